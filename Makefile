@@ -1,0 +1,50 @@
+# EchoLink - top-level commands. See README.md.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PORT ?= 5000
+CTEST_ARGS ?=
+
+.PHONY: all deps deps-build build build-test run test bench fuzz check-long clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+deps-build:
+	@scripts/install-deps.sh --build
+
+build/CMakeCache.txt:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEL_BUILD_TESTS=OFF
+
+build: deps-build build/CMakeCache.txt
+	cmake --build build -j$(JOBS)
+
+build-test/CMakeCache.txt:
+	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DEL_SANITIZE=ON
+
+build-test: build-test/CMakeCache.txt
+	cmake --build build-test -j$(JOBS)
+
+# Builds, then serves the web client and the signaling endpoint on
+# http://localhost:$(PORT) with SQLite under ./data.
+run: build
+	@mkdir -p data
+	./build/bin/echolinkd --port $(PORT) --db sqlite:data/echolink.db --web web
+
+# ASan+UBSan build and every test through CTest.
+test: deps build-test
+	scripts/sweep-netns.sh
+	cd build-test && ctest --output-on-failure -j2 $(CTEST_ARGS)
+
+bench: deps build
+	bench/run.sh
+
+fuzz: deps
+	scripts/fuzz.sh short
+
+check-long: deps build build-test
+	scripts/fuzz.sh long
+	cd build-test && ctest --output-on-failure -L long
+
+clean:
+	rm -rf build build-test build-fuzz

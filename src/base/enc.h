@@ -1,0 +1,26 @@
+/* enc.h - text encodings of binary data: base64url (RFC 4648 §5, no padding),
+ * standard base64 (with padding), lower-case base32 (no padding) and hex.
+ *
+ * Encoders write a NUL-terminated string into `out` and return its length, or
+ * -1 when `outlen` is too small. Decoders return the number of bytes written
+ * to `out`, or -1 on any character outside the alphabet, a bad length, or
+ * `outlen` too small. Nothing allocates. */
+#ifndef EL_ENC_H
+#define EL_ENC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define EL_B64URL_LEN(n) (((n) * 4 + 2) / 3)          /* without NUL */
+#define EL_B64_LEN(n) ((((n) + 2) / 3) * 4)           /* without NUL */
+#define EL_BASE32_LEN(n) (((n) * 8 + 4) / 5)          /* without NUL */
+
+ssize_t el_b64url_encode(const uint8_t *in, size_t n, char *out, size_t outlen);
+ssize_t el_b64url_decode(const char *in, size_t n, uint8_t *out, size_t outlen);
+ssize_t el_b64_encode(const uint8_t *in, size_t n, char *out, size_t outlen);
+ssize_t el_b64_decode(const char *in, size_t n, uint8_t *out, size_t outlen);
+ssize_t el_base32_encode(const uint8_t *in, size_t n, char *out, size_t outlen);
+ssize_t el_hex_encode(const uint8_t *in, size_t n, char *out, size_t outlen);
+
+#endif

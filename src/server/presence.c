@@ -1,0 +1,146 @@
+/* presence.c - who sees whom, and the online/offline notifications.
+ *
+ * A user sees its contacts and group co-members (or everyone, with
+ * --open-presence). Presence is computed from the store when a peer logs in
+ * or leaves, so the cost is O(contacts), never O(users). */
+#include "server/presence.h"
+
+#include "base/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int el_presence_visible(el_server *srv, const char *a, const char *b)
+{
+    if (!strcmp(a, b))
+        return 0;
+    if (srv->cfg->open_presence)
+        return 1;
+    if (el_store_contact_is(srv->store, a, b, NULL, 0) == 1)
+        return 1;
+    return el_store_group_is_co_member(srv->store, a, b, NULL, 0) == 1;
+}
+
+json_t *el_presence_peer(el_server *srv, const char *peer_id)
+{
+    el_store_user u;
+    if (el_store_user_get(srv->store, peer_id, &u, NULL, 0, NULL, 0) != 0)
+        return NULL;
+    return json_pack("{s:s, s:s?, s:b, s:s, s:s, s:s, s:b}", "peer_id", u.peer_id, "name",
+                     u.has_name ? u.name : NULL, "has_avatar", u.has_avatar, "ik", u.ik, "sk",
+                     u.sk, "sk_sig", u.sk_sig, "online",
+                     el_map_get(srv->peers, peer_id) != NULL);
+}
+
+int el_presence_emit(el_conn *c, const char *event, json_t *obj)
+{
+    char *s = json_dumps(obj, JSON_COMPACT);
+    if (!s)
+        return -1;
+    int rc = el_socket_emit(c, event, s, strlen(s));
+    free(s);
+    return rc;
+}
+
+/* Visible peers of one user: contacts and co-members, deduplicated. */
+typedef struct {
+    el_server *srv;
+    char (*ids)[EL_PEER_ID_CHARS + 1];
+    size_t n, cap;
+} peer_set;
+
+static int set_add(const char *peer_id, void *user)
+{
+    peer_set *s = user;
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->ids[i], peer_id))
+            return 0;
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 32;
+        void *n = realloc(s->ids, ncap * sizeof *s->ids);
+        if (!n)
+            return EL_ERR_NOMEM;
+        s->ids = n;
+        s->cap = ncap;
+    }
+    snprintf(s->ids[s->n++], EL_PEER_ID_CHARS + 1, "%s", peer_id);
+    return 0;
+}
+
+static void set_add_online(const char *key, void *value, void *user)
+{
+    (void)value;
+    set_add(key, user);
+}
+
+static void visible_online(el_server *srv, const char *me, peer_set *s)
+{
+    memset(s, 0, sizeof *s);
+    s->srv = srv;
+    if (srv->cfg->open_presence) {
+        el_map_each(srv->peers, set_add_online, s);
+    } else {
+        el_store_contact_list(srv->store, me, set_add, s, NULL, 0);
+        el_store_group_list_co_members(srv->store, me, set_add, s, NULL, 0);
+    }
+}
+
+void el_presence_announce(el_conn *c, const char *me)
+{
+    el_server *srv = c->srv;
+    peer_set s;
+    visible_online(srv, me, &s);
+    json_t *users = json_array();
+    json_t *mine = el_presence_peer(srv, me);
+    for (size_t i = 0; i < s.n; i++) {
+        el_conn *other = el_map_get(srv->peers, s.ids[i]);
+        if (!other || other == c)
+            continue;
+        json_t *p = el_presence_peer(srv, s.ids[i]);
+        if (p)
+            json_array_append_new(users, p);
+        if (mine)
+            el_presence_emit(other, "user_connected", mine);
+    }
+    json_t *msg = json_pack("{s:o}", "users", users);
+    el_presence_emit(c, "online_users", msg);
+    json_decref(msg);
+    json_decref(mine);
+    free(s.ids);
+}
+
+void el_presence_leave(el_server *srv, const char *me)
+{
+    peer_set s;
+    visible_online(srv, me, &s);
+    json_t *msg = json_pack("{s:s}", "peer_id", me);
+    for (size_t i = 0; i < s.n; i++) {
+        el_conn *other = el_map_get(srv->peers, s.ids[i]);
+        if (other && strcmp(s.ids[i], me))
+            el_presence_emit(other, "user_disconnected", msg);
+    }
+    json_decref(msg);
+    free(s.ids);
+}
+
+void el_presence_pair_changed(el_server *srv, const char *a, const char *b)
+{
+    el_conn *ca = el_map_get(srv->peers, a), *cb = el_map_get(srv->peers, b);
+    if (!ca || !cb)
+        return;
+    if (el_presence_visible(srv, a, b)) {
+        json_t *pa = el_presence_peer(srv, a), *pb = el_presence_peer(srv, b);
+        if (pa)
+            el_presence_emit(cb, "user_connected", pa);
+        if (pb)
+            el_presence_emit(ca, "user_connected", pb);
+        json_decref(pa);
+        json_decref(pb);
+    } else {
+        json_t *ma = json_pack("{s:s}", "peer_id", a), *mb = json_pack("{s:s}", "peer_id", b);
+        el_presence_emit(cb, "user_disconnected", ma);
+        el_presence_emit(ca, "user_disconnected", mb);
+        json_decref(ma);
+        json_decref(mb);
+    }
+}

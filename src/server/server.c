@@ -1,0 +1,272 @@
+/* server.c - echolinkd's lws context, protocol callback and main loop.
+ *
+ * One protocol serves everything on one port: plain HTTP (static files,
+ * /healthz, /metrics, Engine.IO long-polling) and WebSocket upgrades of
+ * /socket.io/. libwebsockets runs on its libuv event-loop plugin: the
+ * default poll() loop slows down linearly with thousands of idle sockets. */
+#include "server/server_int.h"
+
+#include "base/log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The one process-wide flag a signal handler may touch. */
+static volatile sig_atomic_t stop_requested;
+static struct lws_context *signal_ctx;
+
+void el_random_id(char *out, size_t chars)
+{
+    static const char alpha[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char rnd[64];
+    if (chars > sizeof rnd)
+        chars = sizeof rnd;
+    if (RAND_bytes(rnd, (int)chars) != 1)
+        abort(); /* no randomness: session ids would be guessable */
+    for (size_t i = 0; i < chars; i++)
+        out[i] = alpha[rnd[i] & 63];
+    out[chars] = '\0';
+}
+
+int64_t el_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t el_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int is_engine_path(const el_server *srv, const char *path)
+{
+    if (!strncmp(path, "/socket.io/", 11) || !strcmp(path, "/socket.io"))
+        return 1;
+    return srv->cfg->conformance && (!strncmp(path, "/engine.io/", 11) || !strcmp(path, "/engine.io"));
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    el_pss *pss = user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    el_server *srv = ctx ? lws_context_user(ctx) : NULL;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP: {
+        const char *path = in ? in : "/";
+        srv->metrics.http_requests++;
+        if (is_engine_path(srv, path))
+            return el_engine_http(wsi, pss, path);
+        return el_http_serve(wsi, srv, path);
+    }
+    case LWS_CALLBACK_HTTP_BODY:
+        return el_engine_http_body(wsi, pss, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return el_engine_http_body_done(wsi, pss);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return el_engine_http_writeable(wsi, pss);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss)
+            el_engine_http_closed(wsi, pss);
+        return 0;
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return el_engine_ws_filter(wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        return el_engine_ws_established(wsi, pss);
+    case LWS_CALLBACK_RECEIVE:
+        return el_engine_ws_receive(wsi, pss, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return el_engine_ws_writeable(wsi, pss);
+    case LWS_CALLBACK_CLOSED:
+        el_engine_ws_closed(wsi, pss);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {
+        .name = "echolink",
+        .callback = callback,
+        .per_session_data_size = sizeof(el_pss),
+        /* A small receive buffer keeps idle connections cheap; longer
+         * messages arrive as fragments and are reassembled (engine.c). */
+        .rx_buffer_size = 512,
+        /* Set explicitly: left at 0, lws would cap each send at the small
+         * rx_buffer_size and split every frame into many writes. */
+        .tx_packet_size = 65536,
+    },
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_log_bridge(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    if (level & LLL_ERR)
+        EL_WARN("lws: %.*s", (int)n, line);
+    else
+        EL_DEBUG("lws: %.*s", (int)n, line);
+}
+
+static int write_port_file(const char *path, int port, char *err, size_t errlen)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return el_seterr(err, errlen, -1, "cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        return el_seterr(err, errlen, -1, "cannot write %s: %s", path, strerror(errno));
+    return 0;
+}
+
+el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
+{
+    el_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        el_seterr(err, errlen, EL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    srv->cfg = cfg;
+    srv->conns = el_map_new();
+    srv->peers = el_map_new();
+    srv->ips = el_map_new();
+    if (!srv->conns || !srv->peers || !srv->ips) {
+        el_seterr(err, errlen, EL_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (cfg->web) {
+        if (!realpath(cfg->web, srv->web_root)) {
+            el_seterr(err, errlen, EL_ERR_IO, "--web %s: %s", cfg->web, strerror(errno));
+            goto fail;
+        }
+    }
+    char serr[256] = "";
+    srv->store = el_store_open(cfg->db, serr, sizeof serr);
+    if (!srv->store) {
+        el_seterr(err, errlen, EL_ERR_DB, "--db %s: %s", cfg->db, serr);
+        goto fail;
+    }
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = cfg->port;
+    info.iface = cfg->bind;
+    info.protocols = protocols;
+    info.user = srv;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (cfg->bind && strchr(cfg->bind, ':'))
+        info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (cfg->tls_cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+    }
+    info.fd_limit_per_thread = (unsigned)cfg->max_conns + 128;
+    info.keepalive_timeout = 30;
+    info.timeout_secs = 30;
+    srv->ctx = lws_create_context(&info);
+    if (!srv->ctx) {
+        el_seterr(err, errlen, EL_ERR_IO, "cannot listen on port %d (in use, or TLS files unreadable?)",
+                  cfg->port);
+        goto fail;
+    }
+    srv->vhost = lws_get_vhost_by_name(srv->ctx, "default");
+    srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+    if (cfg->port_file && write_port_file(cfg->port_file, srv->port, err, errlen) < 0)
+        goto fail;
+    printf("echolinkd %s listening on port %d\n", EL_VERSION, srv->port);
+    fflush(stdout);
+    return srv;
+fail:
+    el_server_free(srv);
+    return NULL;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    if (signal_ctx)
+        lws_cancel_service(signal_ctx);
+}
+
+void el_server_stop(el_server *srv)
+{
+    (void)srv;
+    stop_requested = 1;
+}
+
+int el_server_run(el_server *srv)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    signal_ctx = srv->ctx;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    while (!stop_requested)
+        if (lws_service(srv->ctx, 0) < 0)
+            break;
+    EL_INFO("shutting down: closing %d connections", srv->nconns);
+    srv->stopping = 1;
+    el_server_close_all(srv);
+    /* Let the close frames and final poll answers go out. */
+    int64_t until = el_now_us() + 300000;
+    while (el_now_us() < until)
+        if (lws_service(srv->ctx, 0) < 0)
+            break;
+    signal_ctx = NULL;
+    return 0;
+}
+
+int el_server_port(const el_server *srv)
+{
+    return srv->port;
+}
+
+static void free_ipcount(const char *key, void *value, void *user)
+{
+    (void)key;
+    (void)user;
+    free(value);
+}
+
+void el_server_free(el_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->ctx)
+        lws_context_destroy(srv->ctx);
+    el_store_free(srv->store);
+    el_map_free(srv->conns);
+    el_map_free(srv->peers);
+    if (srv->ips)
+        el_map_each(srv->ips, free_ipcount, NULL);
+    el_map_free(srv->ips);
+    free(srv);
+}

@@ -1,0 +1,24 @@
+/* server.h - echolinkd: the signaling server as a library, so that tests and
+ * apps/echolinkd share one implementation.
+ *
+ * One el_server owns a libwebsockets context on libuv, the store, and every
+ * connection. It runs on the calling thread in el_server_run() until
+ * el_server_stop() (safe from a libuv signal handler) or SIGTERM/SIGINT. */
+#ifndef EL_SERVER_H
+#define EL_SERVER_H
+
+#include "server/config.h"
+
+typedef struct el_server el_server;
+
+/* Opens the store, binds the port and prints "listening on PORT" to stdout
+ * (and writes --port-file). cfg is borrowed for the server's lifetime.
+ * Returns NULL with a reason in err. */
+el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen);
+/* Serves until stopped; then closes every connection cleanly. Returns 0. */
+int el_server_run(el_server *srv);
+void el_server_stop(el_server *srv);
+void el_server_free(el_server *srv);
+int el_server_port(const el_server *srv);
+
+#endif

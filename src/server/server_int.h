@@ -1,0 +1,182 @@
+/* server_int.h - what the files of src/server share; never included from
+ * outside src/server.
+ *
+ * Layers inside the server, bottom up:
+ *   server.c   lws context on libuv, the protocol callback, signals
+ *   http.c     static files, /healthz, /metrics
+ *   engine.c   Engine.IO sessions (el_conn) over long-polling and WebSocket
+ *   socket.c   Socket.IO namespaces, events, acks over an el_conn
+ *   handlers.c EchoLink events; relay.c the offer/answer/ice hot path;
+ *   presence.c who sees whom; conform.c the protocol suites' echo handlers
+ *
+ * Everything runs on one thread (the lws/libuv loop), so nothing locks. */
+#ifndef EL_SERVER_INT_H
+#define EL_SERVER_INT_H
+
+#include <libwebsockets.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "base/map.h"
+#include "proto/eio.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "server/server.h"
+#include "store/store.h"
+
+#define EL_SID_LEN 20
+#define EL_PEER_ID_CHARS 32
+#define EL_WS_MAX_MESSAGE (1024 * 1024)
+#define EL_CONN_MAX_QUEUE (8 * 1024 * 1024) /* a reader this far behind is dropped */
+
+typedef struct el_conn el_conn;
+typedef struct el_client el_client;
+typedef struct el_binpend el_binpend;
+
+/* One queued outgoing Engine.IO packet, stored after LWS_PRE bytes of
+ * headroom so lws_write() can frame it in place. Text packets hold the type
+ * digit and data ("4..."); binary packets hold the raw message bytes. */
+typedef struct el_pkt {
+    struct el_pkt *next;
+    size_t len;
+    int binary;
+    unsigned char buf[];
+} el_pkt;
+
+typedef enum { EL_TR_POLLING = 0, EL_TR_WS = 1 } el_transport;
+
+/* Per-wsi user data, allocated by lws for each HTTP or WebSocket connection.
+ * A keep-alive HTTP connection reuses it for the next request. */
+typedef struct {
+    el_conn *conn;       /* the session this wsi serves, or NULL */
+    uint8_t kind;        /* what the current HTTP request is (engine.c) */
+    uint8_t close_now;   /* WS: close at the next writeable callback */
+    char final_pkt;      /* held poll of a closed session: answer this packet */
+    char *body;          /* POST body being received */
+    size_t body_len;
+    char *rx;            /* WebSocket message being reassembled */
+    size_t rx_len;
+    int rx_binary;
+} el_pss;
+
+struct el_conn {
+    el_server *srv;
+    char sid[EL_SID_LEN + 1];
+    char sio_id[EL_SID_LEN + 1];
+    uint8_t transport;
+    uint8_t upgrading;
+    uint8_t awaiting_pong;
+    uint8_t closed;
+    uint8_t engine_only;  /* raw Engine.IO echo (conformance, /engine.io/) */
+    uint8_t guard_done;
+    uint8_t probe_reply;  /* answer "3probe" on the probing WebSocket */
+    uint32_t nsps;        /* connected Socket.IO namespaces, bit per namespace */
+    struct lws *ws;       /* WebSocket transport (open or probing) */
+    struct lws *poll;     /* held GET long-poll */
+    el_pkt *q_head, *q_tail;
+    size_t q_bytes;
+    int64_t pong_deadline_us;
+    lws_sorted_usec_list_t sul_ping;  /* next ping / pong deadline */
+    lws_sorted_usec_list_t sul_guard; /* connect / login deadline; then the deferred free */
+    int32_t bucket;       /* rate limit tokens, in thousandths */
+    int64_t bucket_us;
+    uint16_t rejected;
+    int64_t reject_window_us;
+    struct el_ipcount *ipc;
+    el_binpend *binpend;  /* BINARY_EVENT awaiting its attachments */
+    el_client *client;    /* EchoLink state, once CONNECTed to "/" */
+};
+
+typedef struct el_ipcount {
+    char ip[48];
+    int count;
+} el_ipcount;
+
+struct el_server {
+    const el_server_config *cfg;
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    el_store *store;
+    el_map *conns;     /* Engine.IO sid -> el_conn */
+    el_map *peers;     /* peer_id -> el_conn of a logged-in client */
+    el_map *ips;       /* address -> el_ipcount */
+    int nconns;
+    int port;
+    int stopping;
+    el_metrics metrics;
+    char web_root[4096];
+    void *uv_handles;
+};
+
+/* --- server.c --- */
+void el_random_id(char *out, size_t chars); /* [A-Za-z0-9_-]{chars} + NUL */
+int64_t el_now_us(void);
+int64_t el_now_ms(void);
+
+/* --- http.c --- */
+int el_http_serve(struct lws *wsi, el_server *srv, const char *path);
+/* Writes a complete response (with the security headers every response
+ * carries); close_conn adds "connection: close". Returns what the lws
+ * callback should return. */
+int el_http_reply(struct lws *wsi, int status, const char *ctype, const char *body, size_t len,
+                  int close_conn);
+
+/* --- engine.c: Engine.IO --- */
+int el_engine_http(struct lws *wsi, el_pss *pss, const char *path);
+int el_engine_http_body(struct lws *wsi, el_pss *pss, const void *in, size_t len);
+int el_engine_http_body_done(struct lws *wsi, el_pss *pss);
+int el_engine_http_writeable(struct lws *wsi, el_pss *pss);
+void el_engine_http_closed(struct lws *wsi, el_pss *pss);
+int el_engine_ws_filter(struct lws *wsi);
+int el_engine_ws_established(struct lws *wsi, el_pss *pss);
+int el_engine_ws_receive(struct lws *wsi, el_pss *pss, const void *in, size_t len);
+int el_engine_ws_writeable(struct lws *wsi, el_pss *pss);
+void el_engine_ws_closed(struct lws *wsi, el_pss *pss);
+
+/* Queues a text packet: type digit + data. A packet that would overflow the
+ * session's queue closes the session instead. Returns 0, or -1 when the
+ * session is (now) closed. */
+int el_conn_send(el_conn *c, el_eio_type type, const char *data, size_t len);
+/* Queues a text packet built by the caller: `pkt` holds "<type><data>" at
+ * pkt->buf + LWS_PRE; ownership passes to the session. */
+int el_conn_send_pkt(el_conn *c, el_pkt *pkt);
+int el_conn_send_binary(el_conn *c, const void *data, size_t len);
+/* Allocates a packet with room for len bytes after LWS_PRE. */
+el_pkt *el_pkt_new(size_t len);
+/* Closes the session: notifies the upper layer, ends its transports (a held
+ * poll gets `final_pkt`), removes it from every map and frees it once the
+ * current callback returns. Safe to call twice. */
+void el_conn_close(el_conn *c, const char *why, char final_pkt);
+/* (Re)arms the session's deadline timer: ms from now (0 cancels). */
+void el_conn_arm_guard(el_conn *c, int ms);
+void el_server_close_all(el_server *srv);
+
+/* --- socket.c: Socket.IO --- */
+void el_socket_open(el_conn *c);
+/* A message packet from the client; returns -1 if the session closed. */
+int el_socket_message(el_conn *c, const char *data, size_t len, int binary);
+void el_socket_closed(el_conn *c);
+/* Emits event `name` with one JSON argument (raw text) on namespace "/". */
+int el_socket_emit(el_conn *c, const char *name, const char *json, size_t len);
+/* Answers ack id with one JSON argument (raw text). */
+int el_socket_ack(el_conn *c, const char *nsp, int64_t id, const char *json, size_t len);
+/* Sends DISCONNECT for "/" (the client will not reconnect by itself). */
+int el_socket_disconnect(el_conn *c);
+/* Leaves every namespace; called at shutdown before the transports close. */
+
+/* --- handlers.c: EchoLink --- */
+int el_handlers_connect(el_conn *c);
+/* One event on "/": data is the whole JSON array; id is the ack id or -1. */
+int el_handlers_event(el_conn *c, const char *data, size_t len, int64_t id);
+void el_handlers_closed(el_conn *c);
+/* The connect/login deadline fired on a connected session. */
+void el_handlers_guard(el_conn *c);
+int el_handlers_reply_error(el_conn *c, int64_t id, const char *event, el_reject r,
+                            const char *message);
+
+/* --- conform.c --- */
+int el_conform_connect(el_conn *c, const char *nsp, const char *auth, size_t auth_len);
+int el_conform_event(el_conn *c, const char *nsp, const char *data, size_t len, int64_t id,
+                     int binary_type, unsigned attachments, el_pkt *bins);
+
+#endif
