@@ -286,6 +286,18 @@ void el_conn_arm_guard(el_conn *c, int ms)
     lws_sul_schedule(c->srv->ctx, 0, &c->sul_guard, guard_cb, (lws_usec_t)ms * 1000);
 }
 
+/* The protocol suites read each WebSocket message with a one-shot listener
+ * that is re-armed a tick later, so two frames arriving in one TCP segment
+ * lose the second. In --conformance mode only, consecutive frames are
+ * therefore spaced a few milliseconds apart; sul_guard is free for this once
+ * the CONNECT deadline is done. Real clients never need it. */
+static void pace_cb(lws_sorted_usec_list_t *sul)
+{
+    el_conn *c = lws_container_of(sul, el_conn, sul_guard);
+    if (!c->closed && c->ws)
+        lws_callback_on_writable(c->ws);
+}
+
 /* ---- sending ---- */
 
 static void kick(el_conn *c)
@@ -808,8 +820,12 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
     free(p);
     if (n < 0)
         return -1;
-    if (c->q_head)
-        lws_callback_on_writable(wsi);
+    if (c->q_head) {
+        if (c->srv->cfg->conformance && (c->guard_done || c->engine_only))
+            lws_sul_schedule(c->srv->ctx, 0, &c->sul_guard, pace_cb, 3000);
+        else
+            lws_callback_on_writable(wsi);
+    }
     return 0;
 }
 

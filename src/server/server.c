@@ -17,10 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-/* The one process-wide flag a signal handler may touch. */
-static volatile sig_atomic_t stop_requested;
-static struct lws_context *signal_ctx;
-
 void el_random_id(char *out, size_t chars)
 {
     static const char alpha[] =
@@ -168,6 +164,13 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
         goto fail;
     }
 
+    /* Our loop, lent to lws as a "foreign" loop: we decide when it stops. */
+    if (uv_loop_init(&srv->loop) != 0) {
+        el_seterr(err, errlen, EL_ERR_IO, "cannot create the event loop");
+        goto fail;
+    }
+    srv->loop_live = 1;
+    srv->foreign[0] = &srv->loop;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -175,6 +178,7 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
     info.iface = cfg->bind;
     info.protocols = protocols;
     info.user = srv;
+    info.foreign_loops = srv->foreign;
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6;
     if (cfg->bind && strchr(cfg->bind, ':'))
         info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -193,7 +197,11 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     srv->vhost = lws_get_vhost_by_name(srv->ctx, "default");
-    srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+    if (!srv->vhost) {
+        el_seterr(err, errlen, EL_ERR_IO, "cannot listen on port %d (in use?)", cfg->port);
+        goto fail;
+    }
+    srv->port = lws_get_vhost_listen_port(srv->vhost);
     if (cfg->port_file && write_port_file(cfg->port_file, srv->port, err, errlen) < 0)
         goto fail;
     printf("echolinkd %s listening on port %d\n", EL_VERSION, srv->port);
@@ -204,43 +212,59 @@ fail:
     return NULL;
 }
 
-static void on_signal(int sig)
+/* lws on libuv runs uv_run(UV_RUN_DEFAULT) inside lws_service(), so a
+ * shutdown must come from the loop itself: libuv signal watchers start it,
+ * and a timer stops the loop once the goodbyes had time to go out. */
+static void stop_cb(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+static void begin_shutdown(el_server *srv)
+{
+    if (srv->stopping)
+        return;
+    EL_INFO("shutting down: closing %d connections", srv->nconns);
+    srv->stopping = 1;
+    el_server_close_all(srv);
+    uv_timer_start(&srv->stop_timer, stop_cb, 300, 0);
+}
+
+static void signal_cb(uv_signal_t *h, int sig)
 {
     (void)sig;
-    stop_requested = 1;
-    if (signal_ctx)
-        lws_cancel_service(signal_ctx);
+    begin_shutdown(h->data);
 }
 
 void el_server_stop(el_server *srv)
 {
-    (void)srv;
-    stop_requested = 1;
+    begin_shutdown(srv);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
 }
 
 int el_server_run(el_server *srv)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    signal_ctx = srv->ctx;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    uv_loop_t *loop = &srv->loop;
     signal(SIGPIPE, SIG_IGN);
+    uv_signal_init(loop, &srv->sig_term);
+    uv_signal_init(loop, &srv->sig_int);
+    uv_timer_init(loop, &srv->stop_timer);
+    srv->sig_term.data = srv->sig_int.data = srv->stop_timer.data = srv;
+    uv_signal_start(&srv->sig_term, signal_cb, SIGTERM);
+    uv_signal_start(&srv->sig_int, signal_cb, SIGINT);
+    srv->handles_live = 1;
 
-    while (!stop_requested)
-        if (lws_service(srv->ctx, 0) < 0)
-            break;
-    EL_INFO("shutting down: closing %d connections", srv->nconns);
-    srv->stopping = 1;
-    el_server_close_all(srv);
-    /* Let the close frames and final poll answers go out. */
-    int64_t until = el_now_us() + 300000;
-    while (el_now_us() < until)
-        if (lws_service(srv->ctx, 0) < 0)
-            break;
-    signal_ctx = NULL;
+    uv_run(loop, UV_RUN_DEFAULT); /* until stop_cb */
+    close_handle((uv_handle_t *)&srv->sig_term);
+    close_handle((uv_handle_t *)&srv->sig_int);
+    close_handle((uv_handle_t *)&srv->stop_timer);
+    uv_run(loop, UV_RUN_NOWAIT);
+    srv->handles_live = 0;
     return 0;
 }
 
@@ -262,6 +286,11 @@ void el_server_free(el_server *srv)
         return;
     if (srv->ctx)
         lws_context_destroy(srv->ctx);
+    if (srv->loop_live) {
+        /* lws closes its handles on our loop: let those closes complete */
+        uv_run(&srv->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&srv->loop);
+    }
     el_store_free(srv->store);
     el_map_free(srv->conns);
     el_map_free(srv->peers);

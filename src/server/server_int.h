@@ -14,6 +14,7 @@
 #define EL_SERVER_INT_H
 
 #include <libwebsockets.h>
+#include <uv.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -105,7 +106,12 @@ struct el_server {
     int stopping;
     el_metrics metrics;
     char web_root[4096];
-    void *uv_handles;
+    uv_loop_t loop;
+    void *foreign[1];
+    int loop_live;
+    uv_signal_t sig_term, sig_int;
+    uv_timer_t stop_timer;
+    int handles_live;
 };
 
 /* --- server.c --- */
