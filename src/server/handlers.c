@@ -84,6 +84,21 @@ static const char *peer_field(json_t *arg, const char *key)
     return s && el_id_valid_peer_id(s) ? s : NULL;
 }
 
+/* Group and envelope ids: 1-64 characters of the base64url alphabet. */
+static int valid_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > EL_STORE_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
 static const char *me(el_conn *c)
 {
     return c->client->peer_id;
@@ -663,6 +678,8 @@ static int h_group_update(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
     const char *gid = str_field(arg, "group_id", EL_STORE_ID_MAX);
+    if (gid && !valid_id(gid))
+        gid = NULL;
     json_t *jname = json_object_get(arg, "name");
     const char *admin = json_object_get(arg, "admin") ? peer_field(arg, "admin") : NULL;
     const char *add[MAX_LIST], *rem[MAX_LIST];
@@ -715,7 +732,7 @@ static int h_group_leave(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
     const char *gid = str_field(arg, "group_id", EL_STORE_ID_MAX);
-    if (!gid)
+    if (!gid || !valid_id(gid))
         return FAIL(EL_REJ_BAD_REQUEST, "group_leave needs group_id");
     members_ctx m = {json_array()};
     el_store_group_list_members(srv->store, gid, add_member, &m, NULL, 0);
@@ -751,15 +768,10 @@ static int h_envelope_send(el_conn *c, json_t *arg, int64_t id)
     json_t *jttl = json_object_get(arg, "ttl");
     if (!to || !env || !env[0] || (jttl && (!json_is_integer(jttl) || json_integer_value(jttl) <= 0)))
         return FAIL(EL_REJ_BAD_REQUEST, "envelope_send needs 'to' and 'envelope' (base64url, at most 49152 bytes)");
-    uint8_t probe[64];
     size_t elen = strlen(env);
-    for (size_t i = 0; i < elen; i++) {
-        char ch = env[i];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return FAIL(EL_REJ_BAD_REQUEST, "envelope must be base64url");
-    }
-    (void)probe;
+    uint8_t scratch[49152];
+    if (el_b64url_decode(env, elen, scratch, sizeof scratch) < 0)
+        return FAIL(EL_REJ_BAD_REQUEST, "envelope must be canonical base64url");
     if (!strcmp(to, me(c)))
         return FAIL(EL_REJ_BAD_REQUEST, "cannot send an envelope to yourself");
     if (el_store_user_exists(srv->store, to, NULL, 0) != 1)
@@ -808,7 +820,7 @@ static int h_envelope_ack(el_conn *c, json_t *arg, int64_t id)
     json_t *v;
     json_array_foreach(arr, i, v)
     {
-        if (!json_is_string(v) || json_string_length(v) > EL_STORE_ID_MAX)
+        if (!json_is_string(v) || !valid_id(json_string_value(v)))
             return FAIL(EL_REJ_BAD_REQUEST, "ids must be envelope id strings");
         ids[i] = json_string_value(v);
     }

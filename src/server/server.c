@@ -230,6 +230,16 @@ static void begin_shutdown(el_server *srv)
     uv_timer_start(&srv->stop_timer, stop_cb, 300, 0);
 }
 
+/* Expired offline envelopes are never delivered; this removes them from
+ * disk too. */
+static void purge_cb(uv_timer_t *t)
+{
+    el_server *srv = t->data;
+    int n = el_store_envelope_purge(srv->store, el_now_ms(), NULL, 0);
+    if (n > 0)
+        EL_INFO("purged %d expired offline envelopes", n);
+}
+
 static void signal_cb(uv_signal_t *h, int sig)
 {
     (void)sig;
@@ -254,7 +264,10 @@ int el_server_run(el_server *srv)
     uv_signal_init(loop, &srv->sig_term);
     uv_signal_init(loop, &srv->sig_int);
     uv_timer_init(loop, &srv->stop_timer);
-    srv->sig_term.data = srv->sig_int.data = srv->stop_timer.data = srv;
+    uv_timer_init(loop, &srv->purge_timer);
+    srv->sig_term.data = srv->sig_int.data = srv->stop_timer.data = srv->purge_timer.data = srv;
+    uv_timer_start(&srv->purge_timer, purge_cb, 1000, 10 * 60 * 1000);
+    uv_unref((uv_handle_t *)&srv->purge_timer);
     uv_signal_start(&srv->sig_term, signal_cb, SIGTERM);
     uv_signal_start(&srv->sig_int, signal_cb, SIGINT);
     srv->handles_live = 1;
@@ -263,6 +276,7 @@ int el_server_run(el_server *srv)
     close_handle((uv_handle_t *)&srv->sig_term);
     close_handle((uv_handle_t *)&srv->sig_int);
     close_handle((uv_handle_t *)&srv->stop_timer);
+    close_handle((uv_handle_t *)&srv->purge_timer);
     uv_run(loop, UV_RUN_NOWAIT);
     srv->handles_live = 0;
     return 0;

@@ -110,7 +110,7 @@ struct el_server {
     void *foreign[1];
     int loop_live;
     uv_signal_t sig_term, sig_int;
-    uv_timer_t stop_timer;
+    uv_timer_t stop_timer, purge_timer;
     int handles_live;
 };
 

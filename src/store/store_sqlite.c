@@ -1215,7 +1215,7 @@ static int too_new(const char *path, int version, char *err, size_t errlen)
  * transaction per step, so a failed step leaves the previous version intact. */
 static int migrate(sq_store *s, const char *path, char *err, size_t errlen)
 {
-    int version;
+    int version = 0;
     int rc = read_version(s, path, &version, err, errlen);
     if (rc)
         return rc;
