@@ -15,7 +15,7 @@ BUILD_PKGS=(
   libcmocka-dev
 )
 TEST_PKGS=(
-  nodejs iproute2 nftables procps psmisc curl sqlite3
+  nodejs iproute2 nftables procps psmisc curl sqlite3 openssl
   clang libclang-rt-14-dev
   chromium chromium-driver fonts-liberation
   coturn redis-server postgresql

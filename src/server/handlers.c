@@ -641,6 +641,11 @@ static int h_group_create(el_conn *c, json_t *arg, int64_t id)
     int n = peer_list(json_object_get(arg, "members"), ids, MAX_LIST);
     if (!name || !name[0] || n < 0)
         return FAIL(EL_REJ_BAD_REQUEST, "group_create needs a name (1-128 bytes) and members (peer ids)");
+    /* Only contacts can be added: co-members see each other's presence, so
+     * a stranger must not be able to make himself visible by a group. */
+    for (int i = 0; i < n; i++)
+        if (strcmp(ids[i], me(c)) && el_store_contact_is(srv->store, me(c), ids[i], NULL, 0) != 1)
+            return FAIL(EL_REJ_NOT_ALLOWED, "members must be your contacts");
     el_store_group g;
     memset(&g, 0, sizeof g);
     el_random_id(g.group_id, 22);
@@ -695,9 +700,12 @@ static int h_group_update(el_conn *c, json_t *arg, int64_t id)
     if (strcmp(g.admin, me(c)))
         return FAIL(EL_REJ_NOT_ALLOWED, "only the group's admin may change it");
     int64_t now = el_now_ms();
-    for (int i = 0; i < nadd; i++)
+    for (int i = 0; i < nadd; i++) {
         if (el_store_user_exists(srv->store, add[i], NULL, 0) != 1)
             return FAIL(EL_REJ_UNKNOWN_PEER, "a member is not a known user");
+        if (el_store_contact_is(srv->store, me(c), add[i], NULL, 0) != 1)
+            return FAIL(EL_REJ_NOT_ALLOWED, "members must be your contacts");
+    }
     if (jname)
         el_store_group_set_name(srv->store, gid, json_string_value(jname), NULL, 0);
     for (int i = 0; i < nadd; i++)
@@ -705,7 +713,7 @@ static int h_group_update(el_conn *c, json_t *arg, int64_t id)
     if (admin && el_store_group_set_admin(srv->store, gid, admin, NULL, 0) < 0)
         return FAIL(EL_REJ_NOT_FOUND, "the new admin must be a member");
     for (int i = 0; i < nrem; i++)
-        if (strcmp(rem[i], me(c)) || admin)
+        if (strcmp(rem[i], me(c))) /* the admin leaves with group_leave */
             el_store_group_member_remove(srv->store, gid, rem[i], NULL, 0);
     int deleted = el_store_group_get(srv->store, gid, &g, NULL, 0) < 0;
     if (send_ack(c, id, deleted ? json_pack("{s:b}", "ok", 1)

@@ -11,6 +11,7 @@
 
 #include "crypto/identity.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const relay_names[EL_RELAY__COUNT] = {"offer", "answer", "ice_candidate"};
@@ -76,6 +77,12 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_relay_kind kind,
     for (int pair = 0; pair < j->tok[obj].size; pair++) {
         int v = k + 1;
         int next = el_json_next(j, v);
+        if (memchr(j->js + j->tok[k].start, '\\', (size_t)(j->tok[k].end - j->tok[k].start))) {
+            /* "\u0066rom" would reach the peer as a second "from" */
+            free(p);
+            return el_handlers_reply_error(c, id, event, EL_REJ_BAD_REQUEST,
+                                           "escaped characters in member names are not accepted");
+        }
         if (!el_json_str_is(j, k, "from")) {
             size_t ks, ke, vs, ve;
             el_json_span(j, k, &ks, &ke);

@@ -63,6 +63,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP: {
         const char *path = in ? in : "/";
         srv->metrics.http_requests++;
+        pss->kind = 0; /* a keep-alive connection reuses pss for each request */
         if (is_engine_path(srv, path))
             return el_engine_http(wsi, pss, path);
         return el_http_serve(wsi, srv, path);
