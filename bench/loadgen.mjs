@@ -5,7 +5,7 @@
 // 10,000 socket.io-client instances would cost the generator far more than
 // the servers; this costs a few KB each.
 //
-//   node bench/loadgen.mjs mem   --port P --pid PID --n 10000 [--warmup 50]
+//   node bench/loadgen.mjs mem   --port P --pid PID --n 10000 [--warmup 50] [--hold S]
 //   node bench/loadgen.mjs relay --port P --pid PID --pairs 200 --window 4
 //                                [--size 1024] [--warm 2] [--duration 10]
 //
@@ -183,6 +183,8 @@ async function memPhase() {
   const rss1 = rssKB(PID);
   const alive = clients.filter((c) => !c.closed).length;
   if (alive !== n) throw new Error(`only ${alive} of ${n} connections still open`);
+  const hold = Number(opt('--hold', '0')); // keep them open (for profiling)
+  if (hold > 0) { log(`holding ${n} connections for ${hold} s`); await sleep(hold * 1000); }
   const result = {
     mode: 'mem', n, rss_before_kb: rss0, rss_after_kb: rss1,
     kb_per_conn: (rss1 - rss0) / n, connect_s: connectS,

@@ -217,6 +217,28 @@ int el_json_scan(el_json *j, const char *js, size_t len, jsmntok_t *tok, int max
 {
     if (el_json_validate(js, len, max_depth, err, errlen) < 0)
         return -1;
+    size_t lead = 0;
+    while (lead < len && strchr(" \t\r\n", js[lead]))
+        lead++;
+    if (js[lead] != '[' && js[lead] != '{') {
+        /* a lone scalar: jsmn's strict mode wants a delimiter after it, so
+         * describe the (already validated) value directly */
+        if (maxtok < 1)
+            return el_seterr(err, errlen, -2, "more than %d JSON values", maxtok);
+        size_t end = len;
+        while (end > lead && strchr(" \t\r\n", js[end - 1]))
+            end--;
+        int quoted = js[lead] == '"';
+        tok[0].type = quoted ? JSMN_STRING : JSMN_PRIMITIVE;
+        tok[0].start = (int)lead + quoted;
+        tok[0].end = (int)end - quoted;
+        tok[0].size = 0;
+        j->js = js;
+        j->len = len;
+        j->tok = tok;
+        j->n = 1;
+        return 0;
+    }
     jsmn_parser p;
     jsmn_init(&p);
     int n = jsmn_parse(&p, js, len, tok, (unsigned)maxtok);
@@ -264,7 +286,8 @@ int el_json_get(const el_json *j, int obj, const char *key)
 
 int el_json_at(const el_json *j, int arr, int idx)
 {
-    if (arr < 0 || arr >= j->n || j->tok[arr].type != JSMN_ARRAY || idx >= j->tok[arr].size)
+    if (arr < 0 || arr >= j->n || j->tok[arr].type != JSMN_ARRAY || idx < 0 ||
+        idx >= j->tok[arr].size)
         return -1;
     int k = arr + 1;
     for (int i = 0; i < idx; i++)

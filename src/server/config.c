@@ -122,8 +122,9 @@ int el_config_load(el_server_config *cfg, int argc, char **argv, char *err, size
         char env[64];
         env_name(&options[i], env, sizeof env);
         const char *v = getenv(env);
-        if (v && set_opt(cfg, &options[i], v, err, errlen) < 0)
-            return el_seterr(err, errlen, -1, "%s: %s", env, err ? err : "bad value");
+        char why[256] = "";
+        if (v && set_opt(cfg, &options[i], v, why, sizeof why) < 0)
+            return el_seterr(err, errlen, -1, "%s: %s", env, why);
     }
     int port_given = getenv("ECHOLINK_PORT") != NULL;
     for (int a = 1; a < argc; a++) {

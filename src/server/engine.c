@@ -159,7 +159,24 @@ static el_conn *conn_new(el_server *srv, el_ipcount *ipc, int engine_only)
 static void free_cb(lws_sorted_usec_list_t *sul)
 {
     el_conn *c = lws_container_of(sul, el_conn, sul_guard);
+    el_map_del(c->srv->zombies, c->sid);
     free(c);
+}
+
+static void free_zombie(const char *key, void *value, void *user)
+{
+    (void)key;
+    (void)user;
+    free(value);
+}
+
+void el_engine_free_zombies(el_server *srv)
+{
+    if (!srv->zombies)
+        return;
+    el_map_each(srv->zombies, free_zombie, NULL);
+    el_map_free(srv->zombies);
+    srv->zombies = NULL;
 }
 
 static void detach_ws(el_conn *c)
@@ -207,7 +224,12 @@ void el_conn_close(el_conn *c, const char *why, char final_pkt)
     srv->nconns--;
     srv->metrics.connections_open--;
     lws_sul_cancel(&c->sul_ping);
-    /* Callers up the stack may still hold c: free it from the loop. */
+    /* Callers up the stack may still hold c: free it from the loop (or at
+     * teardown, if the loop stops first). */
+    if (el_map_put(srv->zombies, c->sid, c) < 0) {
+        lws_sul_cancel(&c->sul_guard);
+        return; /* leaked rather than freed under a caller's feet */
+    }
     lws_sul_schedule(srv->ctx, 0, &c->sul_guard, free_cb, 1);
 }
 
@@ -552,9 +574,9 @@ int el_engine_http_body_done(struct lws *wsi, el_pss *pss)
                 break;
             }
         }
-        int rc = on_packet(c, &pk, bp, (size_t)bl);
+        on_packet(c, &pk, bp, (size_t)bl);
         free(dyn);
-        if (rc < 0 || c->closed)
+        if (c->closed)
             break;
     }
     free(body);
@@ -746,8 +768,8 @@ int el_engine_ws_receive(struct lws *wsi, el_pss *pss, const void *in, size_t le
         return 0;
     int first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
     if (first && final && !pss->rx) {
-        int rc = on_ws_message(c, in, len, lws_frame_is_binary(wsi));
-        if (rc < 0 || c->closed) {
+        on_ws_message(c, in, len, lws_frame_is_binary(wsi));
+        if (c->closed) {
             lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
             return -1;
         }
@@ -777,9 +799,9 @@ int el_engine_ws_receive(struct lws *wsi, el_pss *pss, const void *in, size_t le
     size_t mlen = pss->rx_len;
     pss->rx = NULL;
     pss->rx_len = 0;
-    int rc = on_ws_message(c, msg, mlen, pss->rx_binary);
+    on_ws_message(c, msg, mlen, pss->rx_binary);
     free(msg);
-    if (rc < 0 || c->closed) {
+    if (c->closed) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
         return -1;
     }
@@ -789,7 +811,15 @@ int el_engine_ws_receive(struct lws *wsi, el_pss *pss, const void *in, size_t le
 int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
 {
     if (pss->close_now) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, NULL, 0);
+        /* A writeable callback that returns -1 makes lws drop the TCP
+         * connection without a close frame, whatever lws_close_reason()
+         * said; so the frame (1001 Going Away) is written here first. The
+         * opcode is lws's internal LWS_WRITE_CLOSE (4), which lws_write()
+         * frames like any other. */
+        unsigned char frame[LWS_PRE + 2];
+        frame[LWS_PRE] = (unsigned char)(LWS_CLOSE_STATUS_GOINGAWAY >> 8);
+        frame[LWS_PRE + 1] = (unsigned char)(LWS_CLOSE_STATUS_GOINGAWAY & 0xff);
+        lws_write(wsi, frame + LWS_PRE, 2, (enum lws_write_protocol)4);
         return -1;
     }
     el_conn *c = pss->conn;

@@ -156,9 +156,12 @@ void el_handlers_closed(el_conn *c)
 }
 
 /* Tells the client why, sends DISCONNECT (socket.io-client then does not
- * reconnect by itself) and closes the session if the client lingers. */
-static void kick(el_conn *c, const char *reason)
+ * reconnect by itself) and closes the session if the client lingers. The
+ * send queue is kept, so the client reads every ack before the goodbye. */
+void el_handlers_kick(el_conn *c, const char *reason)
 {
+    if (c->client && c->client->kicked)
+        return;
     json_t *o = json_pack("{s:s}", "reason", reason);
     el_presence_emit(c, "session_closed", o);
     json_decref(o);
@@ -179,7 +182,7 @@ void el_handlers_guard(el_conn *c)
         return;
     }
     if (!cl->logged_in)
-        kick(c, "login_timeout");
+        el_handlers_kick(c, "login_timeout");
 }
 
 static void arm_guard(el_conn *c, int ms)
@@ -280,7 +283,7 @@ static int h_login(el_conn *c, json_t *arg, int64_t id)
 
     el_conn *old = el_map_get(srv->peers, peer_id);
     if (old && old != c)
-        kick(old, "replaced"); /* removes it from srv->peers */
+        el_handlers_kick(old, "replaced"); /* removes it from srv->peers */
     memcpy(cl->peer_id, peer_id, sizeof peer_id);
     cl->logged_in = 1;
     if (el_map_put(srv->peers, cl->peer_id, c) < 0) {
@@ -784,12 +787,12 @@ static int h_envelope_send(el_conn *c, json_t *arg, int64_t id)
         return FAIL(EL_REJ_BAD_REQUEST, "cannot send an envelope to yourself");
     if (el_store_user_exists(srv->store, to, NULL, 0) != 1)
         return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
-    if (!el_presence_visible(srv, me(c), to))
-        return FAIL(EL_REJ_NOT_ALLOWED, "not a contact or group co-member");
     char eid[23];
     el_random_id(eid, 22);
     if (el_store_block_is(srv->store, to, me(c), NULL, 0) == 1)
         return send_ack(c, id, json_pack("{s:b, s:s}", "ok", 1, "id", eid)); /* discarded */
+    if (!el_presence_visible(srv, me(c), to))
+        return FAIL(EL_REJ_NOT_ALLOWED, "not a contact or group co-member");
     int64_t ttl = jttl ? json_integer_value(jttl) : srv->cfg->envelope_ttl;
     if (ttl > srv->cfg->envelope_ttl)
         ttl = srv->cfg->envelope_ttl;
@@ -880,6 +883,8 @@ int el_handlers_event(el_conn *c, const char *data, size_t len, int64_t id)
     if (j.tok[0].type != JSMN_ARRAY || j.tok[0].size < 1 || j.tok[1].type != JSMN_STRING)
         return FAIL(EL_REJ_BAD_REQUEST, "an event is [name, argument]");
     el_client *cl = c->client;
+    if (cl && cl->kicked)
+        return 0; /* on its way out: nothing more is answered */
     int relay = el_relay_kind_of(&j, 1);
     if (relay >= 0) {
         if (!cl || !cl->logged_in)
@@ -892,8 +897,6 @@ int el_handlers_event(el_conn *c, const char *data, size_t len, int64_t id)
         if (!cl || (handlers[i].needs_login && !cl->logged_in))
             return el_handlers_reply_error(c, id, handlers[i].name, EL_REJ_NOT_LOGGED_IN,
                                            "log in first");
-        if (cl->kicked)
-            return 0;
         json_t *arg;
         if (j.tok[0].size >= 2) {
             int a = el_json_at(&j, 0, 1);
@@ -914,6 +917,11 @@ int el_handlers_event(el_conn *c, const char *data, size_t len, int64_t id)
     }
     char name[48];
     int nlen = j.tok[1].end - j.tok[1].start;
-    snprintf(name, sizeof name, "%.*s", nlen > 40 ? 40 : nlen, data + j.tok[1].start);
+    if (nlen > 40) {
+        nlen = 40;
+        while (nlen > 0 && ((unsigned char)data[j.tok[1].start + nlen] & 0xc0) == 0x80)
+            nlen--; /* never cut inside a UTF-8 sequence */
+    }
+    snprintf(name, sizeof name, "%.*s", nlen, data + j.tok[1].start);
     return el_handlers_reply_error(c, id, name, EL_REJ_UNKNOWN_EVENT, "no such event");
 }

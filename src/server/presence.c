@@ -34,9 +34,11 @@ json_t *el_presence_peer(el_server *srv, const char *peer_id)
 
 int el_presence_emit(el_conn *c, const char *event, json_t *obj)
 {
-    char *s = json_dumps(obj, JSON_COMPACT);
-    if (!s)
-        return -1;
+    char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (!s) {
+        EL_WARN("cannot serialize the '%s' event", event);
+        return 0; /* a reply lost to a bug must not look like a closed session */
+    }
     int rc = el_socket_emit(c, event, s, strlen(s));
     free(s);
     return rc;

@@ -148,7 +148,8 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
     srv->conns = el_map_new();
     srv->peers = el_map_new();
     srv->ips = el_map_new();
-    if (!srv->conns || !srv->peers || !srv->ips) {
+    srv->zombies = el_map_new();
+    if (!srv->conns || !srv->peers || !srv->ips || !srv->zombies) {
         el_seterr(err, errlen, EL_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -180,6 +181,7 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
     info.protocols = protocols;
     info.user = srv;
     info.foreign_loops = srv->foreign;
+    info.pcontext = &srv->ctx;
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6;
     if (cfg->bind && strchr(cfg->bind, ':'))
         info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -216,9 +218,25 @@ fail:
 /* lws on libuv runs uv_run(UV_RUN_DEFAULT) inside lws_service(), so a
  * shutdown must come from the loop itself: libuv signal watchers start it,
  * and a timer stops the loop once the goodbyes had time to go out. */
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Runs on the loop 300 ms after the shutdown began: lws tears its context
+ * down on the running loop (it closes libuv handles asynchronously and
+ * clears srv->ctx through info.pcontext when done); once our own handles are
+ * closed too, uv_run() in el_server_run returns by itself. */
 static void stop_cb(uv_timer_t *t)
 {
-    uv_stop(t->loop);
+    el_server *srv = t->data;
+    close_handle((uv_handle_t *)&srv->sig_term);
+    close_handle((uv_handle_t *)&srv->sig_int);
+    close_handle((uv_handle_t *)&srv->purge_timer);
+    close_handle((uv_handle_t *)&srv->stop_timer);
+    if (srv->ctx)
+        lws_context_destroy(srv->ctx);
 }
 
 static void begin_shutdown(el_server *srv)
@@ -252,12 +270,6 @@ void el_server_stop(el_server *srv)
     begin_shutdown(srv);
 }
 
-static void close_handle(uv_handle_t *h)
-{
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 int el_server_run(el_server *srv)
 {
     uv_loop_t *loop = &srv->loop;
@@ -273,12 +285,7 @@ int el_server_run(el_server *srv)
     uv_signal_start(&srv->sig_int, signal_cb, SIGINT);
     srv->handles_live = 1;
 
-    uv_run(loop, UV_RUN_DEFAULT); /* until stop_cb */
-    close_handle((uv_handle_t *)&srv->sig_term);
-    close_handle((uv_handle_t *)&srv->sig_int);
-    close_handle((uv_handle_t *)&srv->stop_timer);
-    close_handle((uv_handle_t *)&srv->purge_timer);
-    uv_run(loop, UV_RUN_NOWAIT);
+    uv_run(loop, UV_RUN_DEFAULT); /* until stop_cb has closed everything */
     srv->handles_live = 0;
     return 0;
 }
@@ -299,13 +306,16 @@ void el_server_free(el_server *srv)
 {
     if (!srv)
         return;
-    if (srv->ctx)
+    if (srv->ctx) /* never ran, or run() was not reached */
         lws_context_destroy(srv->ctx);
     if (srv->loop_live) {
         /* lws closes its handles on our loop: let those closes complete */
         uv_run(&srv->loop, UV_RUN_DEFAULT);
+        if (srv->ctx)
+            lws_context_destroy(srv->ctx);
         uv_loop_close(&srv->loop);
     }
+    el_engine_free_zombies(srv);
     el_store_free(srv->store);
     el_map_free(srv->conns);
     el_map_free(srv->peers);

@@ -101,6 +101,7 @@ struct el_server {
     el_map *conns;     /* Engine.IO sid -> el_conn */
     el_map *peers;     /* peer_id -> el_conn of a logged-in client */
     el_map *ips;       /* address -> el_ipcount */
+    el_map *zombies;   /* closed sessions awaiting their deferred free */
     int nconns;
     int port;
     int stopping;
@@ -156,6 +157,8 @@ void el_conn_close(el_conn *c, const char *why, char final_pkt);
 /* (Re)arms the session's deadline timer: ms from now (0 cancels). */
 void el_conn_arm_guard(el_conn *c, int ms);
 void el_server_close_all(el_server *srv);
+/* Frees closed sessions whose deferred free never ran (teardown only). */
+void el_engine_free_zombies(el_server *srv);
 
 /* --- socket.c: Socket.IO --- */
 void el_socket_open(el_conn *c);
@@ -177,6 +180,9 @@ int el_handlers_event(el_conn *c, const char *data, size_t len, int64_t id);
 void el_handlers_closed(el_conn *c);
 /* The connect/login deadline fired on a connected session. */
 void el_handlers_guard(el_conn *c);
+/* Ends a session politely: session_closed {reason}, DISCONNECT, and a close
+ * if the client lingers; later events are ignored. */
+void el_handlers_kick(el_conn *c, const char *reason);
 int el_handlers_reply_error(el_conn *c, int64_t id, const char *event, el_reject r,
                             const char *message);
 

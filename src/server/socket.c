@@ -158,10 +158,8 @@ static int on_event(el_conn *c, const el_sio_packet *p)
                                 p->id, 0, 0, NULL);
     if (!rate_ok(c)) {
         if (c->rejected > FLOOD_MAX_REJECTED) {
-            el_socket_emit(c, "session_closed", "{\"reason\":\"flood\"}", 18);
-            el_socket_disconnect(c);
-            el_conn_close(c, "flood", '1');
-            return -1;
+            el_handlers_kick(c, "flood");
+            return 0;
         }
         return el_handlers_reply_error(c, p->id, NULL, EL_REJ_RATE_LIMITED,
                                        "too many events; slow down");

@@ -7,8 +7,8 @@ import { startServer } from './lib/server.mjs';
 import { connectClient, makeContacts, assertPeerObject, closeAll, withTimeout } from './lib/client.mjs';
 
 const MODES = [
-  { name: 'default transports (polling, then upgrade to websocket)', transports: undefined, expect: 'websocket' },
-  { name: 'websocket only', transports: ['websocket'], expect: 'websocket' },
+  { name: 'default transports (polling, then upgrade to websocket)', transports: undefined, first: 'polling', expect: 'websocket' },
+  { name: 'websocket only', transports: ['websocket'], first: 'websocket', expect: 'websocket' },
 ];
 
 async function waitUpgraded(c) {
@@ -34,6 +34,8 @@ describe('presence, contacts only (default)', () => {
       clients.push(b);
       await waitUpgraded(a);
       await waitUpgraded(b);
+      assert.equal(a.openTransports[0], mode.first, 'first transport');
+      assert.equal(b.openTransports[0], mode.first, 'first transport');
       assert.equal(a.transport, mode.expect);
       assert.equal(b.transport, mode.expect);
 
@@ -116,6 +118,8 @@ describe('presence with --open-presence', () => {
       clients.push(b);
       await waitUpgraded(a);
       await waitUpgraded(b);
+      assert.equal(a.openTransports[0], mode.first, 'first transport');
+      assert.equal(b.openTransports[0], mode.first, 'first transport');
       assert.equal(a.transport, mode.expect);
       assert.equal(b.transport, mode.expect);
       const seen = await a.waitFor('user_connected', (p) => p.peer_id === b.peerId);

@@ -44,6 +44,8 @@ export class Client {
     this.loginWaiters = [];
     this.connects = 0;
     this.disconnects = []; // reasons
+    this.openTransports = []; // Engine.IO transport at each (re)open
+    socket.io.on('open', () => this.openTransports.push(socket.io.engine.transport.name));
     socket.onAny((name, ...args) => this._push(name, args));
     socket.on('connect', () => { this.connects++; this._push('$connect', [socket.id]); });
     socket.on('disconnect', (reason, details) => {

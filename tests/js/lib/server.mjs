@@ -51,7 +51,7 @@ export async function startServer(opts = {}) {
     url: null,
     proc: null,
     exit: null, // promise of {code, signal}
-    stdout: '',
+    stdout: '', // of the current (or last) process
     stderr: '',
     starts: 0,
   };
@@ -67,6 +67,8 @@ export async function startServer(opts = {}) {
     });
     live.add(proc);
     srv.proc = proc;
+    srv.stdout = '';
+    srv.stderr = '';
     srv.starts++;
     const append = (key) => (chunk) => {
       srv[key] += chunk.toString('utf8');
@@ -152,6 +154,11 @@ export async function startServer(opts = {}) {
   /** Last lines of the server's stderr (for failure messages). */
   srv.tail = (n = 40) => srv.stderr.split('\n').slice(-n).join('\n');
 
-  await launch(srv.port);
+  try {
+    await launch(srv.port);
+  } catch (e) {
+    if (ownDir) await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
   return srv;
 }

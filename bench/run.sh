@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# bench/run.sh - echolinkd vs a reference Node.js Socket.IO 4.8 relay
+# (bench/ref-server.mjs), side by side, in one run. `make bench` builds and
+# calls this. Method and figures: docs/PERFORMANCE.md.
+#
+#   1. memory per idle connection: RSS growth of the server for N WebSocket
+#      clients that are Socket.IO-connected and logged in, divided by N
+#   2. relay throughput and latency: P sender->receiver pairs, 1 KB `offer`
+#      events, a window of W outstanding (unacknowledged) events per sender
+#   3. server CPU (utime+stime from /proc/PID/stat) per relayed event
+#
+# Each phase runs against a fresh server process pinned to core 0; the load
+# generator (bench/loadgen.mjs, the same client code for both servers) runs
+# on core 1. Everything listens on and connects to 127.0.0.1 only.
+#
+# Knobs (environment): BENCH_N=10000 BENCH_PAIRS=200 BENCH_WINDOW=4
+# BENCH_SIZE=1024 BENCH_DURATION=10 (s) BENCH_WARM=2 (s)
+# BENCH_JSON=path (also write the raw results there)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${BENCH_N:-10000}
+PAIRS=${BENCH_PAIRS:-200}
+WINDOW=${BENCH_WINDOW:-4}
+SIZE=${BENCH_SIZE:-1024}
+DURATION=${BENCH_DURATION:-10}
+WARM=${BENCH_WARM:-2}
+BIN=build/bin/echolinkd
+SERVER_CPU=0
+LOAD_CPU=1
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ -x "$BIN" ] || die "$BIN not found: run 'make build' (or 'make bench')"
+command -v node >/dev/null || die "node not found"
+command -v taskset >/dev/null || die "taskset not found (util-linux)"
+[ -d node_modules/socket.io ] && [ -d node_modules/ws ] || die "node_modules missing: run 'npm ci'"
+[ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (server on core $SERVER_CPU, load on core $LOAD_CPU)"
+
+# 10k server sockets + 10k client sockets, in two processes.
+ulimit -n 20000 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge $((N + 200)) ] || die "open-files limit $(ulimit -n) is below $((N + 200))"
+CLK_TCK=$(getconf CLK_TCK)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/echolink-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    local rc=$?
+    for p in "${PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+SPID=
+SPORT=
+# start_server ours|ref mem|relay
+start_server() {
+    local kind=$1 mode=$2 tag="$1-$2"
+    rm -f "$TMP/$tag.port"
+    if [ "$kind" = ours ]; then
+        local presence=()
+        # --open-presence makes every login announce itself to every online
+        # user (O(online) work and messages per login): right for the relay
+        # pairs, but at 10k clients it turns the memory phase into a presence
+        # storm, so the idle-connection phase uses the default (contacts-only)
+        # visibility. See docs/PERFORMANCE.md.
+        [ "$mode" = relay ] && presence=(--open-presence)
+        taskset -c $SERVER_CPU "$BIN" --bind 127.0.0.1 --port 0 --port-file "$TMP/$tag.port" \
+            --db "sqlite:$TMP/$tag.db" "${presence[@]}" --rate 1000000 --burst 1000000 \
+            --max-conns 20000 --max-conns-per-ip 0 --log-level warn >"$TMP/$tag.log" 2>&1 &
+    else
+        taskset -c $SERVER_CPU node bench/ref-server.mjs --port 0 --port-file "$TMP/$tag.port" \
+            >"$TMP/$tag.log" 2>&1 &
+    fi
+    SPID=$!
+    PIDS+=("$SPID")
+    for _ in $(seq 100); do
+        [ -s "$TMP/$tag.port" ] && break
+        kill -0 "$SPID" 2>/dev/null || { cat "$TMP/$tag.log" >&2; die "$kind server exited at start"; }
+        sleep 0.1
+    done
+    [ -s "$TMP/$tag.port" ] || die "$kind server did not start in 10 s"
+    SPORT=$(cat "$TMP/$tag.port")
+}
+
+stop_server() {
+    kill -TERM "$SPID" 2>/dev/null || true
+    for _ in $(seq 30); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SPID" 2>/dev/null || true
+    wait "$SPID" 2>/dev/null || true
+}
+
+# phase ours|ref mem|relay -> $TMP/<kind>-<mode>.json
+phase() {
+    local kind=$1 mode=$2 tag="$1-$2" extra=()
+    if [ "$mode" = mem ]; then
+        extra=(--n "$N" --watchdog 110)
+    else
+        extra=(--pairs "$PAIRS" --window "$WINDOW" --size "$SIZE" --duration "$DURATION" \
+            --warm "$WARM" --watchdog $((DURATION + WARM + 40)))
+    fi
+    start_server "$kind" "$mode"
+    echo "== $tag: server pid $SPID port $SPORT" >&2
+    local out
+    if ! out=$(timeout 120 taskset -c $LOAD_CPU node bench/loadgen.mjs "$mode" --port "$SPORT" \
+        --pid "$SPID" --clk-tck "$CLK_TCK" "${extra[@]}"); then
+        echo "--- server log:" >&2; tail -20 "$TMP/$tag.log" >&2
+        die "$tag: load generator failed"
+    fi
+    kill -0 "$SPID" 2>/dev/null || { tail -20 "$TMP/$tag.log" >&2; die "$tag: the server died"; }
+    grep '^RESULT ' <<<"$out" | sed 's/^RESULT //' >"$TMP/$tag.json"
+    [ -s "$TMP/$tag.json" ] || die "$tag: no result"
+    cat "$TMP/$tag.json" >&2
+    stop_server
+}
+
+echo "bench: N=$N idle connections; relay: $PAIRS pairs, window $WINDOW, $SIZE-byte offers," \
+    "${WARM}s warm-up + ${DURATION}s measured; server on core $SERVER_CPU, load on core $LOAD_CPU" >&2
+start=$(date +%s)
+phase ours mem
+phase ref mem
+phase ours relay
+phase ref relay
+
+node bench/report.mjs "$TMP/ours-mem.json" "$TMP/ref-mem.json" "$TMP/ours-relay.json" "$TMP/ref-relay.json"
+if [ -n "${BENCH_JSON:-}" ]; then
+    node -e 'const f=require("fs");const o={};for(const p of process.argv.slice(2)){o[p.split("/").pop().replace(".json","")]=JSON.parse(f.readFileSync(p,"utf8"))}console.log(JSON.stringify(o,null,1))' \
+        "$TMP/ours-mem.json" "$TMP/ref-mem.json" "$TMP/ours-relay.json" "$TMP/ref-relay.json" >"$BENCH_JSON"
+fi
+echo "bench: done in $(($(date +%s) - start)) s" >&2
