@@ -495,7 +495,10 @@ int el_engine_http(struct lws *wsi, el_pss *pss, const char *path)
     if (method == 'P') {
         pss->conn = c;
         pss->kind = KIND_POLL_POST;
+        free(pss->body);
+        pss->body = NULL;
         pss->body_len = 0;
+        pss->body_cap = 0;
         long clen = -1;
         char num[32];
         if (lws_hdr_copy(wsi, num, sizeof num, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
@@ -523,6 +526,7 @@ int el_engine_http_body(struct lws *wsi, el_pss *pss, const void *in, size_t len
     if (pss->body_len + len > (size_t)srv->cfg->max_payload) {
         free(pss->body);
         pss->body = NULL;
+        pss->body_len = pss->body_cap = 0;
         pss->conn = NULL;
         pss->kind = KIND_DONE;
         if (c)
@@ -530,11 +534,17 @@ int el_engine_http_body(struct lws *wsi, el_pss *pss, const void *in, size_t len
         return el_http_reply(wsi, 413, "text/plain", "payload too large", 17,
                              1);
     }
-    char *nb = realloc(pss->body, pss->body_len + len + 1);
-    if (!nb)
-        return -1;
-    memcpy(nb + pss->body_len, in, len);
-    pss->body = nb;
+    if (pss->body_len + len + 1 > pss->body_cap) {
+        size_t cap = pss->body_cap ? pss->body_cap * 2 : 4096;
+        while (cap < pss->body_len + len + 1)
+            cap *= 2;
+        char *nb = realloc(pss->body, cap);
+        if (!nb)
+            return -1;
+        pss->body = nb;
+        pss->body_cap = cap;
+    }
+    memcpy(pss->body + pss->body_len, in, len);
     pss->body_len += len;
     return 0;
 }
@@ -548,6 +558,7 @@ int el_engine_http_body_done(struct lws *wsi, el_pss *pss)
     size_t blen = pss->body_len;
     pss->body = NULL;
     pss->body_len = 0;
+    pss->body_cap = 0;
     pss->conn = NULL;
     pss->kind = KIND_DONE;
     if (!c || c->closed) {
@@ -779,6 +790,7 @@ int el_engine_ws_receive(struct lws *wsi, el_pss *pss, const void *in, size_t le
         free(pss->rx);
         pss->rx = NULL;
         pss->rx_len = 0;
+        pss->rx_cap = 0;
         pss->rx_binary = lws_frame_is_binary(wsi);
     }
     if (pss->rx_len + len > EL_WS_MAX_MESSAGE) {
@@ -787,11 +799,19 @@ int el_engine_ws_receive(struct lws *wsi, el_pss *pss, const void *in, size_t le
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
         return -1;
     }
-    char *nb = realloc(pss->rx, pss->rx_len + len + 1);
-    if (!nb)
-        return -1;
-    memcpy(nb + pss->rx_len, in, len);
-    pss->rx = nb;
+    if (pss->rx_len + len + 1 > pss->rx_cap) {
+        /* grow geometrically: fragments are small (rx_buffer_size), so
+         * growing by each one would copy a long message quadratically */
+        size_t cap = pss->rx_cap ? pss->rx_cap * 2 : 4096;
+        while (cap < pss->rx_len + len + 1)
+            cap *= 2;
+        char *nb = realloc(pss->rx, cap);
+        if (!nb)
+            return -1;
+        pss->rx = nb;
+        pss->rx_cap = cap;
+    }
+    memcpy(pss->rx + pss->rx_len, in, len);
     pss->rx_len += len;
     if (!final)
         return 0;
@@ -799,6 +819,7 @@ int el_engine_ws_receive(struct lws *wsi, el_pss *pss, const void *in, size_t le
     size_t mlen = pss->rx_len;
     pss->rx = NULL;
     pss->rx_len = 0;
+    pss->rx_cap = 0;
     on_ws_message(c, msg, mlen, pss->rx_binary);
     free(msg);
     if (c->closed) {

@@ -54,9 +54,9 @@ typedef struct {
     uint8_t close_now;   /* WS: close at the next writeable callback */
     char final_pkt;      /* held poll of a closed session: answer this packet */
     char *body;          /* POST body being received */
-    size_t body_len;
+    size_t body_len, body_cap;
     char *rx;            /* WebSocket message being reassembled */
-    size_t rx_len;
+    size_t rx_len, rx_cap;
     int rx_binary;
 } el_pss;
 
