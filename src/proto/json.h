@@ -23,7 +23,8 @@ typedef struct {
 } el_json;
 
 /* 0 when js[0..len) is exactly one JSON value with valid UTF-8 in its
- * strings and at most max_depth nested arrays/objects; -1 with a reason. */
+ * strings and at most max_depth nested arrays/objects (max_depth is capped
+ * at 128); -1 with a reason. */
 int el_json_validate(const char *js, size_t len, int max_depth, char *err, size_t errlen);
 
 /* Validates, then tokenizes into tok[maxtok]. Returns 0, -1 (invalid, reason

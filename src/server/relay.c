@@ -84,6 +84,12 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_relay_kind kind,
             return el_handlers_reply_error(c, id, event, EL_REJ_BAD_REQUEST,
                                            "escaped characters in member names are not accepted");
         }
+        if (el_json_str_is(j, k, "to") && k + 1 != to_tok) {
+            /* the peer's JSON.parse keeps the last "to", we routed by the
+             * first: refuse rather than deliver a contradiction */
+            free(p);
+            return el_handlers_reply_error(c, id, event, EL_REJ_BAD_REQUEST, "duplicate 'to'");
+        }
         if (!el_json_str_is(j, k, "from")) {
             size_t ks, ke, vs, ve;
             el_json_span(j, k, &ks, &ke);

@@ -327,9 +327,12 @@ static inline const char *el_fuzz_check_json(const uint8_t *data, size_t size)
         json_decref(doc);
         return "el_json_validate accepted nesting beyond its limit";
     }
-    if (!doc && !f.lone_surrogate && !f.number_overflow) {
-        return "el_json_validate accepts a document jansson rejects";
+    if ((f.depth <= 8) != (rc8 == 0)) {
+        json_decref(doc);
+        return "nesting limit 8 applied at the wrong depth";
     }
+    if (!doc && !f.lone_surrogate && !f.number_overflow)
+        return "el_json_validate accepts a document jansson rejects";
 
     /* tokenize: at most one token per input byte */
     int maxtok = (int)size + 1;
