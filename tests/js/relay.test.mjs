@@ -138,6 +138,9 @@ describe('relay', () => {
       assert.equal((await r.waitAck(1)).error, 'bad_request');
       r.send(`422["offer",{"t\\u006f":"${b.peerId}"}]`);
       assert.equal((await r.waitAck(2)).error, 'bad_request');
+      // a second "to": JSON.parse at the peer would keep the last one
+      r.send(`423["offer",{"to":"${b.peerId}","to":"${d.peerId}"}]`);
+      assert.equal((await r.waitAck(3)).error, 'bad_request');
       await b.expectNone('offer', () => true, { ms: 200, since: m });
     } finally {
       r.close();
