@@ -5,7 +5,7 @@
 // 10,000 socket.io-client instances would cost the generator far more than
 // the servers; this costs a few KB each.
 //
-//   node bench/loadgen.mjs mem   --port P --pid PID --n 10000 [--warmup 50] [--hold S]
+//   node bench/loadgen.mjs mem   --port P --pid PID --n 10000 [--warmup 50] [--idle S] [--hold S]
 //   node bench/loadgen.mjs relay --port P --pid PID --pairs 200 --window 4
 //                                [--size 1024] [--warm 2] [--duration 10]
 //
@@ -48,6 +48,13 @@ function cpuS(pid) {
   const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+/** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
+function machineBusyS() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest is inside user)
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / CLK_TCK;
 }
 
 // ---- a minimal Engine.IO v4 / Socket.IO v5 client ----
@@ -183,12 +190,22 @@ async function memPhase() {
   const rss1 = rssKB(PID);
   const alive = clients.filter((c) => !c.closed).length;
   if (alive !== n) throw new Error(`only ${alive} of ${n} connections still open`);
+  // Optional: server CPU while the N connections just sit there (pings every
+  // pingInterval = 25 s, answered by the clients); S >= 25 covers one round.
+  const idleS = Number(opt('--idle', '0'));
+  let idleCpuPct = null;
+  if (idleS > 0) {
+    const c0 = cpuS(PID), t0 = performance.now();
+    await sleep(idleS * 1000);
+    idleCpuPct = ((cpuS(PID) - c0) / ((performance.now() - t0) / 1000)) * 100;
+    log(`server CPU while idle for ${idleS} s: ${idleCpuPct.toFixed(1)} % of a core`);
+  }
   const hold = Number(opt('--hold', '0')); // keep them open (for profiling)
   if (hold > 0) { log(`holding ${n} connections for ${hold} s`); await sleep(hold * 1000); }
   const result = {
     mode: 'mem', n, rss_before_kb: rss0, rss_after_kb: rss1,
     kb_per_conn: (rss1 - rss0) / n, connect_s: connectS,
-    server_cpu_us_per_login: (connectCpuS * 1e6) / n,
+    server_cpu_us_per_login: (connectCpuS * 1e6) / n, idle_s: idleS, idle_cpu_pct: idleCpuPct,
   };
   clients.forEach((c) => c.close());
   return result;
@@ -258,9 +275,9 @@ async function relayPhase() {
 
   await sleep(warmS * 1000);
   phase = 'measure';
-  const cpu0 = cpuS(PID), gen0 = process.cpuUsage(), t0 = performance.now(), rec0 = received;
+  const cpu0 = cpuS(PID), gen0 = process.cpuUsage(), m0 = machineBusyS(), t0 = performance.now(), rec0 = received;
   await sleep(durS * 1000);
-  const cpu1 = cpuS(PID), gen1 = process.cpuUsage(), t1 = performance.now(), rec1 = received;
+  const cpu1 = cpuS(PID), gen1 = process.cpuUsage(), m1 = machineBusyS(), t1 = performance.now(), rec1 = received;
   phase = 'drain';
   const rss = rssKB(PID);
   const drainEnd = performance.now() + 3000;
@@ -277,6 +294,9 @@ async function relayPhase() {
     ack_p50_ms: pct(rtt, 50), ack_p99_ms: pct(rtt, 99),
     server_cpu_s: cpu1 - cpu0, server_us_per_event: ((cpu1 - cpu0) * 1e6) / events,
     server_cpu_pct: ((cpu1 - cpu0) / secs) * 100, loadgen_cpu_pct: (genCpu / secs) * 100,
+    // everything else the machine did meanwhile (other processes, ksoftirqd):
+    // when this is large, the figures are disturbed
+    other_cpu_pct: ((m1 - m0 - (cpu1 - cpu0) - genCpu) / secs) * 100,
     rss_kb: rss, errors, first_error: firstError, unacked: sent - acked,
   };
   clients.forEach((c) => c.close());

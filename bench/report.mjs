@@ -15,6 +15,8 @@ row(`memory per idle connection, KB (N=${om.n})`, om.kb_per_conn, rm.kb_per_conn
 row('  server RSS before, MB', om.rss_before_kb / 1024, rm.rss_before_kb / 1024, 1);
 row(`  server RSS with ${om.n} clients, MB`, om.rss_after_kb / 1024, rm.rss_after_kb / 1024, 1);
 row('  server CPU per connect+login, us', om.server_cpu_us_per_login, rm.server_cpu_us_per_login, 0);
+if (om.idle_s > 0)
+  row(`  server CPU with ${om.n} idle clients, % of core`, om.idle_cpu_pct, rm.idle_cpu_pct, 1);
 row(`relay throughput, events/s (${or.pairs} pairs, window ${or.window})`, or.events_per_s, rr.events_per_s, 0);
 row('relay latency p50, ms (emit -> target)', or.lat_p50_ms, rr.lat_p50_ms, 2);
 row('relay latency p99, ms', or.lat_p99_ms, rr.lat_p99_ms, 2);
@@ -24,6 +26,7 @@ row('server CPU per relayed event, us', or.server_us_per_event, rr.server_us_per
 row('  server CPU busy in window, % of core', or.server_cpu_pct, rr.server_cpu_pct, 0);
 row('  load generator CPU busy, % of core', or.loadgen_cpu_pct, rr.loadgen_cpu_pct, 0);
 row('  events relayed in window', or.events, rr.events, 0);
+row('  other processes busy in window, % of core', or.other_cpu_pct, rr.other_cpu_pct, 0);
 
 const head = ['metric', 'echolinkd', 'node socket.io 4.8', 'ratio'];
 const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -34,6 +37,10 @@ rows.forEach((r) => console.log(line(r)));
 
 const errs = or.errors + rr.errors + or.unacked + rr.unacked;
 if (errs) console.log(`\nWARNING: ${or.errors}/${rr.errors} error acks, ${or.unacked}/${rr.unacked} unacked (ours/ref)`);
+
+if (Math.max(or.other_cpu_pct, rr.other_cpu_pct) > 15)
+  console.log('\nWARNING: other processes used the CPUs during a relay window; ' +
+    'throughput and latency are disturbed (CPU per event less so). Re-run on a quiet machine.');
 
 const memOk = om.kb_per_conn <= 2;
 const cpuOk = or.server_us_per_event <= rr.server_us_per_event / 3;

@@ -15,6 +15,8 @@
 #
 # Knobs (environment): BENCH_N=10000 BENCH_PAIRS=200 BENCH_WINDOW=4
 # BENCH_SIZE=1024 BENCH_DURATION=10 (s) BENCH_WARM=2 (s)
+# BENCH_IDLE=0 (s; e.g. 30: also measure server CPU while the N connections
+#   sit idle, one ping round; adds 2 x BENCH_IDLE seconds)
 # BENCH_JSON=path (also write the raw results there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,7 @@ WINDOW=${BENCH_WINDOW:-4}
 SIZE=${BENCH_SIZE:-1024}
 DURATION=${BENCH_DURATION:-10}
 WARM=${BENCH_WARM:-2}
+IDLE=${BENCH_IDLE:-0}
 BIN=build/bin/echolinkd
 SERVER_CPU=0
 LOAD_CPU=1
@@ -102,7 +105,7 @@ stop_server() {
 phase() {
     local kind=$1 mode=$2 tag="$1-$2" extra=()
     if [ "$mode" = mem ]; then
-        extra=(--n "$N" --watchdog 110)
+        extra=(--n "$N" --idle "$IDLE" --watchdog $((110 + IDLE)))
     else
         extra=(--pairs "$PAIRS" --window "$WINDOW" --size "$SIZE" --duration "$DURATION" \
             --warm "$WARM" --watchdog $((DURATION + WARM + 40)))
@@ -110,7 +113,7 @@ phase() {
     start_server "$kind" "$mode"
     echo "== $tag: server pid $SPID port $SPORT" >&2
     local out
-    if ! out=$(timeout 120 taskset -c $LOAD_CPU node bench/loadgen.mjs "$mode" --port "$SPORT" \
+    if ! out=$(timeout $((120 + IDLE)) taskset -c $LOAD_CPU node bench/loadgen.mjs "$mode" --port "$SPORT" \
         --pid "$SPID" --clk-tck "$CLK_TCK" "${extra[@]}"); then
         echo "--- server log:" >&2; tail -20 "$TMP/$tag.log" >&2
         die "$tag: load generator failed"

@@ -25,7 +25,7 @@ esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${EL_FUZZ_BUILD:-$root/build-fuzz}
-targets=(json sio eio)
+targets=(json sio eio sdp dcep)
 
 cc=${CC:-}
 if [[ -z $cc || $cc != *clang* ]]; then
@@ -61,6 +61,7 @@ for t in "${targets[@]}"; do
     case $t in
     json) dict=(-dict="$root/tests/fuzz/json.dict") ;;
     sio | eio) dict=(-dict="$root/tests/fuzz/sio.dict") ;;
+    sdp) dict=(-dict="$root/tests/fuzz/sdp.dict") ;;
     esac
     log="$build/fuzz-$t.log"
     echo "== fuzz_$t: ${secs}s (log: $log)"

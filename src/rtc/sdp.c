@@ -471,7 +471,8 @@ int el_sdp_candidate_parse(const char *s, size_t len, el_sdp_candidate *out, cha
     if (v.n == 0)
         return el_seterr(err, errlen, EL_ERR_INVALID, "candidate: empty");
     if (v.n < 10 || memcmp(v.p, "candidate:", 10) != 0)
-        return el_seterr(err, errlen, EL_ERR_INVALID, "candidate: does not start with 'candidate:'");
+        return el_seterr(err, errlen, EL_ERR_INVALID,
+                         "candidate: does not start with 'candidate:'");
     v.p += 10, v.n -= 10;
     return cand_parse(v, out, err, errlen);
 }
@@ -492,7 +493,6 @@ static bool addr_ok(const char *s, size_t cap)
     span sp = {s, n};
     return n < cap && addr_classify(sp, &k);
 }
-
 
 /* ---- bounded text output --------------------------------------------------- */
 

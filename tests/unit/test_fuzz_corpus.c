@@ -17,6 +17,7 @@
 #include "test.h"
 
 #include "../fuzz/fuzz_checks.h"
+#include "../fuzz/fuzz_checks_rtc.h"
 
 #ifndef EL_TEST_DATA
 #error "EL_TEST_DATA must name the tests/data directory"
@@ -79,6 +80,18 @@ static void test_eio_corpus(void **state)
     run_corpus("eio", el_fuzz_check_eio, 10);
 }
 
+static void test_sdp_corpus(void **state)
+{
+    (void)state;
+    run_corpus("sdp", el_fuzz_check_sdp, 8);
+}
+
+static void test_dcep_corpus(void **state)
+{
+    (void)state;
+    run_corpus("dcep", el_fuzz_check_dcep, 5);
+}
+
 #define LIT(x) (const uint8_t *)(x), sizeof(x) - 1
 
 /* The checks take both paths (accept and reject) on known inputs, and the
@@ -129,6 +142,8 @@ int main(void)
         cmocka_unit_test(test_json_corpus),
         cmocka_unit_test(test_sio_corpus),
         cmocka_unit_test(test_eio_corpus),
+        cmocka_unit_test(test_sdp_corpus),
+        cmocka_unit_test(test_dcep_corpus),
         cmocka_unit_test(test_check_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
