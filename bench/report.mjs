@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 const [om, rm, or, rr] = process.argv.slice(2).map((p) => JSON.parse(readFileSync(p, 'utf8')));
 
 const rows = [];
-const row = (metric, a, b, digits = 1, unit = '') => {
-  const f = (v) => (Number.isFinite(v) ? v.toFixed(digits) + unit : 'n/a');
-  const ratio = Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? (a / b).toFixed(2) : '';
+const row = (metric, a, b, digits = 1, noRatio = false) => {
+  const f = (v) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
+  const ratio = !noRatio && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? (a / b).toFixed(2) : '';
   rows.push([metric, f(a), f(b), ratio]);
 };
 
@@ -26,7 +26,7 @@ row('server CPU per relayed event, us', or.server_us_per_event, rr.server_us_per
 row('  server CPU busy in window, % of core', or.server_cpu_pct, rr.server_cpu_pct, 0);
 row('  load generator CPU busy, % of core', or.loadgen_cpu_pct, rr.loadgen_cpu_pct, 0);
 row('  events relayed in window', or.events, rr.events, 0);
-row('  other processes busy in window, % of core', or.other_cpu_pct, rr.other_cpu_pct, 0);
+row('  other processes busy in window, % of core', or.other_cpu_pct, rr.other_cpu_pct, 0, true);
 
 const head = ['metric', 'echolinkd', 'node socket.io 4.8', 'ratio'];
 const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

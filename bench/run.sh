@@ -112,14 +112,18 @@ phase() {
     fi
     start_server "$kind" "$mode"
     echo "== $tag: server pid $SPID port $SPORT" >&2
-    local out
-    if ! out=$(timeout $((120 + IDLE)) taskset -c $LOAD_CPU node bench/loadgen.mjs "$mode" --port "$SPORT" \
-        --pid "$SPID" --clk-tck "$CLK_TCK" "${extra[@]}"); then
+    # In the background and waited for, so that a signal reaches the trap
+    # (and the cleanup) at once instead of after the load generator ends.
+    timeout $((120 + IDLE)) taskset -c $LOAD_CPU node bench/loadgen.mjs "$mode" --port "$SPORT" \
+        --pid "$SPID" --clk-tck "$CLK_TCK" "${extra[@]}" >"$TMP/$tag.out" &
+    local lg=$!
+    PIDS+=("$lg")
+    if ! wait "$lg"; then
         echo "--- server log:" >&2; tail -20 "$TMP/$tag.log" >&2
         die "$tag: load generator failed"
     fi
     kill -0 "$SPID" 2>/dev/null || { tail -20 "$TMP/$tag.log" >&2; die "$tag: the server died"; }
-    grep '^RESULT ' <<<"$out" | sed 's/^RESULT //' >"$TMP/$tag.json"
+    grep '^RESULT ' "$TMP/$tag.out" | sed 's/^RESULT //' >"$TMP/$tag.json"
     [ -s "$TMP/$tag.json" ] || die "$tag: no result"
     cat "$TMP/$tag.json" >&2
     stop_server
