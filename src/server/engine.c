@@ -19,8 +19,8 @@ enum {
     KIND_DONE,       /* answered, waiting for lws to finish */
 };
 
-static void ping_cb(lws_sorted_usec_list_t *sul);
-static void guard_cb(lws_sorted_usec_list_t *sul);
+static void ping_fire(el_tnode *n);
+static void guard_fire(el_tnode *n);
 
 el_pkt *el_pkt_new(size_t len)
 {
@@ -148,17 +148,15 @@ static el_conn *conn_new(el_server *srv, el_ipcount *ipc, int engine_only)
     srv->nconns++;
     srv->metrics.connections_total++;
     srv->metrics.connections_open++;
-    lws_sul_schedule(srv->ctx, 0, &c->sul_ping, ping_cb,
-                     (lws_usec_t)srv->cfg->ping_interval_ms * 1000);
+    el_tnode_arm(&srv->timers, &srv->t_ping, &c->n_ping, ping_fire);
     if (!engine_only)
-        lws_sul_schedule(srv->ctx, 0, &c->sul_guard, guard_cb,
-                         (lws_usec_t)srv->cfg->connect_timeout_ms * 1000);
+        el_tnode_arm(&srv->timers, &srv->t_connect, &c->n_guard, guard_fire);
     return c;
 }
 
-static void free_cb(lws_sorted_usec_list_t *sul)
+static void free_fire(el_tnode *n)
 {
-    el_conn *c = lws_container_of(sul, el_conn, sul_guard);
+    el_conn *c = lws_container_of(n, el_conn, n_guard);
     el_map_del(c->srv->zombies, c->sid);
     free(c);
 }
@@ -223,14 +221,13 @@ void el_conn_close(el_conn *c, const char *why, char final_pkt)
         c->ipc->count--;
     srv->nconns--;
     srv->metrics.connections_open--;
-    lws_sul_cancel(&c->sul_ping);
+    el_tnode_cancel(&c->n_ping);
+    el_tnode_cancel(&c->n_guard);
     /* Callers up the stack may still hold c: free it from the loop (or at
      * teardown, if the loop stops first). */
-    if (el_map_put(srv->zombies, c->sid, c) < 0) {
-        lws_sul_cancel(&c->sul_guard);
+    if (el_map_put(srv->zombies, c->sid, c) < 0)
         return; /* leaked rather than freed under a caller's feet */
-    }
-    lws_sul_schedule(srv->ctx, 0, &c->sul_guard, free_cb, 1);
+    el_tnode_arm(&srv->timers, &srv->t_free, &c->n_guard, free_fire);
 }
 
 typedef struct {
@@ -259,9 +256,9 @@ void el_server_close_all(el_server *srv)
 
 /* ---- timers ---- */
 
-static void ping_cb(lws_sorted_usec_list_t *sul)
+static void ping_fire(el_tnode *n)
 {
-    el_conn *c = lws_container_of(sul, el_conn, sul_ping);
+    el_conn *c = lws_container_of(n, el_conn, n_ping);
     if (c->closed)
         return;
     if (c->awaiting_pong) {
@@ -272,8 +269,7 @@ static void ping_cb(lws_sorted_usec_list_t *sul)
         return;
     c->awaiting_pong = 1;
     c->pong_deadline_us = el_now_us() + (int64_t)c->srv->cfg->ping_timeout_ms * 1000;
-    lws_sul_schedule(c->srv->ctx, 0, &c->sul_ping, ping_cb,
-                     (lws_usec_t)c->srv->cfg->ping_timeout_ms * 1000);
+    el_tnode_arm(&c->srv->timers, &c->srv->t_pong, &c->n_ping, ping_fire);
 }
 
 static void got_pong(el_conn *c)
@@ -281,13 +277,12 @@ static void got_pong(el_conn *c)
     if (!c->awaiting_pong)
         return;
     c->awaiting_pong = 0;
-    lws_sul_schedule(c->srv->ctx, 0, &c->sul_ping, ping_cb,
-                     (lws_usec_t)c->srv->cfg->ping_interval_ms * 1000);
+    el_tnode_arm(&c->srv->timers, &c->srv->t_ping, &c->n_ping, ping_fire);
 }
 
-static void guard_cb(lws_sorted_usec_list_t *sul)
+static void guard_fire(el_tnode *n)
 {
-    el_conn *c = lws_container_of(sul, el_conn, sul_guard);
+    el_conn *c = lws_container_of(n, el_conn, n_guard);
     if (c->closed || c->guard_done)
         return;
     if (c->nsps == 0) {
@@ -297,25 +292,32 @@ static void guard_cb(lws_sorted_usec_list_t *sul)
     el_handlers_guard(c); /* connected: the login deadline */
 }
 
-void el_conn_arm_guard(el_conn *c, int ms)
+void el_conn_arm_guard(el_conn *c, el_guard which)
 {
     if (c->closed)
         return;
-    if (ms <= 0) {
-        lws_sul_cancel(&c->sul_guard);
-        return;
+    el_server *srv = c->srv;
+    switch (which) {
+    case EL_GUARD_NONE:
+        el_tnode_cancel(&c->n_guard);
+        break;
+    case EL_GUARD_LOGIN:
+        el_tnode_arm(&srv->timers, &srv->t_login, &c->n_guard, guard_fire);
+        break;
+    case EL_GUARD_GRACE:
+        el_tnode_arm(&srv->timers, &srv->t_grace, &c->n_guard, guard_fire);
+        break;
     }
-    lws_sul_schedule(c->srv->ctx, 0, &c->sul_guard, guard_cb, (lws_usec_t)ms * 1000);
 }
 
 /* The protocol suites read each WebSocket message with a one-shot listener
  * that is re-armed a tick later, so two frames arriving in one TCP segment
  * lose the second. In --conformance mode only, consecutive frames are
- * therefore spaced a few milliseconds apart; sul_guard is free for this once
+ * therefore spaced a few milliseconds apart; n_guard is free for this once
  * the CONNECT deadline is done. Real clients never need it. */
-static void pace_cb(lws_sorted_usec_list_t *sul)
+static void pace_fire(el_tnode *n)
 {
-    el_conn *c = lws_container_of(sul, el_conn, sul_guard);
+    el_conn *c = lws_container_of(n, el_conn, n_guard);
     if (!c->closed && c->ws)
         lws_callback_on_writable(c->ws);
 }
@@ -324,8 +326,14 @@ static void pace_cb(lws_sorted_usec_list_t *sul)
 
 static void kick(el_conn *c)
 {
-    if (c->transport == EL_TR_WS && c->ws)
-        lws_callback_on_writable(c->ws);
+    if (c->transport == EL_TR_WS && c->ws) {
+        /* one request per drain: each lws_callback_on_writable() costs an
+         * epoll_ctl round trip in libuv */
+        if (!c->write_requested) {
+            c->write_requested = 1;
+            lws_callback_on_writable(c->ws);
+        }
+    }
     else if (c->transport == EL_TR_POLLING && c->poll)
         lws_callback_on_writable(c->poll);
 }
@@ -488,7 +496,11 @@ int el_engine_http(struct lws *wsi, el_pss *pss, const char *path)
         pss->conn = c;
         pss->kind = KIND_POLL_GET;
         lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* held up to pingInterval */
-        if (c->q_head || c->upgrading)
+        /* A GET racing a probe that is not answered yet waits for it: the
+         * client may already have sent "5" on the WebSocket, and then this
+         * GET must fail, not get a noop. */
+        pss->before_probe = c->upgrading && !c->probe_answered;
+        if (c->q_head || (c->upgrading && !pss->before_probe))
             lws_callback_on_writable(wsi);
         return 0;
     }
@@ -611,6 +623,14 @@ int el_engine_http_writeable(struct lws *wsi, el_pss *pss)
         pss->kind = KIND_DONE;
         return el_http_reply(wsi, 200, "text/plain; charset=UTF-8", &pkt, 1, 0);
     }
+    if (pss->before_probe && c->transport == EL_TR_WS) {
+        c->poll = NULL;
+        pss->conn = NULL;
+        pss->kind = KIND_DONE;
+        return reply_error(wsi, 3, "Bad request"); /* the upgrade won the race */
+    }
+    if (pss->before_probe && c->upgrading && !c->probe_answered)
+        return 0;
     if (c->upgrading || c->transport == EL_TR_WS) {
         c->poll = NULL;
         pss->conn = NULL;
@@ -846,6 +866,7 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
     el_conn *c = pss->conn;
     if (!c || c->closed)
         return 0;
+    c->write_requested = 0; /* whatever this callback does, a new request is needed */
     /* While probing, only the probe answer travels on the WebSocket; the
      * queue still belongs to the polling transport until "5" arrives. */
     if (c->probe_reply) {
@@ -854,28 +875,38 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
         memcpy(buf + LWS_PRE, "3probe", 6);
         if (lws_write(wsi, buf + LWS_PRE, 6, LWS_WRITE_TEXT) < 0)
             return -1;
+        c->probe_answered = 1;
+        if (c->poll)
+            lws_callback_on_writable(c->poll); /* a GET held for the probe: noop */
         if (c->transport == EL_TR_WS && c->q_head)
-            lws_callback_on_writable(wsi);
+            kick(c);
         return 0;
     }
     if (c->transport != EL_TR_WS)
         return 0;
-    el_pkt *p = c->q_head;
-    if (!p)
-        return 0;
-    c->q_head = p->next;
-    if (!c->q_head)
-        c->q_tail = NULL;
-    c->q_bytes -= p->len;
-    int n = lws_write(wsi, p->buf + LWS_PRE, p->len, p->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-    free(p);
-    if (n < 0)
-        return -1;
+    int pace = c->srv->cfg->conformance && (c->guard_done || c->engine_only);
+    /* several frames per callback while the socket takes them */
+    for (int burst = 0; c->q_head && burst < 32; burst++) {
+        if (burst && (pace || lws_send_pipe_choked(wsi)))
+            break;
+        el_pkt *p = c->q_head;
+        c->q_head = p->next;
+        if (!c->q_head)
+            c->q_tail = NULL;
+        c->q_bytes -= p->len;
+        int n = lws_write(wsi, p->buf + LWS_PRE, p->len,
+                          p->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        free(p);
+        if (n < 0)
+            return -1;
+    }
     if (c->q_head) {
-        if (c->srv->cfg->conformance && (c->guard_done || c->engine_only))
-            lws_sul_schedule(c->srv->ctx, 0, &c->sul_guard, pace_cb, 3000);
-        else
+        if (pace) {
+            el_tnode_arm(&c->srv->timers, &c->srv->t_pace, &c->n_guard, pace_fire);
+        } else {
+            c->write_requested = 1;
             lws_callback_on_writable(wsi);
+        }
     }
     return 0;
 }

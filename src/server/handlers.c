@@ -17,16 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KICK_GRACE_MS 2000
 #define MAX_LIST 256
 #define MAX_TOKENS 8192
-
-struct el_client {
-    int logged_in;
-    int kicked;
-    char peer_id[EL_PEER_ID_CHARS + 1];
-    uint8_t nonce[EL_ID_NONCE_LEN];
-};
 
 typedef int (*handler_fn)(el_conn *c, json_t *arg, int64_t id);
 
@@ -106,7 +98,6 @@ static const char *me(el_conn *c)
 
 /* ---- session lifecycle ---- */
 
-static void arm_guard(el_conn *c, int ms);
 
 int el_handlers_connect(el_conn *c)
 {
@@ -127,7 +118,7 @@ int el_handlers_connect(el_conn *c)
     json_t *o = json_pack("{s:i, s:s, s:s}", "v", 1, "nonce", nonce, "sid", c->sio_id);
     int rc = el_presence_emit(c, "challenge", o);
     json_decref(o);
-    arm_guard(c, c->srv->cfg->login_timeout_ms);
+    el_conn_arm_guard(c, EL_GUARD_LOGIN);
     return rc;
 }
 
@@ -169,7 +160,7 @@ void el_handlers_kick(el_conn *c, const char *reason)
         c->client->kicked = 1;
     logout(c);
     el_conn_send(c, EL_EIO_MESSAGE, "1", 1);
-    arm_guard(c, KICK_GRACE_MS);
+    el_conn_arm_guard(c, EL_GUARD_GRACE);
 }
 
 void el_handlers_guard(el_conn *c)
@@ -185,10 +176,6 @@ void el_handlers_guard(el_conn *c)
         el_handlers_kick(c, "login_timeout");
 }
 
-static void arm_guard(el_conn *c, int ms)
-{
-    el_conn_arm_guard(c, ms);
-}
 
 /* ---- login ---- */
 
@@ -293,7 +280,7 @@ static int h_login(el_conn *c, json_t *arg, int64_t id)
     srv->metrics.logins_total++;
     srv->metrics.peers_online++;
     OPENSSL_cleanse(cl->nonce, sizeof cl->nonce);
-    arm_guard(c, 0);
+    el_conn_arm_guard(c, EL_GUARD_NONE);
 
     el_store_user u;
     char *avatar = malloc(EL_STORE_AVATAR_MAX + 1);
@@ -843,28 +830,31 @@ static int h_envelope_ack(el_conn *c, json_t *arg, int64_t id)
 
 /* ---- dispatch ---- */
 
+/* `relations`: the event may change who may relay to whom, so the relay
+ * decisions cached per connection (relay.c) are invalidated after it. */
 static const struct {
     const char *name;
     int needs_login;
+    int relations;
     handler_fn fn;
 } handlers[] = {
-    {"login", 0, h_login},
-    {"get_contacts", 1, h_get_contacts},
-    {"contact_request", 1, h_contact_request},
-    {"contact_respond", 1, h_contact_respond},
-    {"contact_remove", 1, h_contact_remove},
-    {"block", 1, h_block},
-    {"unblock", 1, h_unblock},
-    {"get_ice_servers", 1, h_get_ice_servers},
-    {"profile_update", 1, h_profile_update},
-    {"profile_get", 1, h_profile_get},
-    {"profile_delete", 1, h_profile_delete},
-    {"group_create", 1, h_group_create},
-    {"group_list", 1, h_group_list},
-    {"group_update", 1, h_group_update},
-    {"group_leave", 1, h_group_leave},
-    {"envelope_send", 1, h_envelope_send},
-    {"envelope_ack", 1, h_envelope_ack},
+    {"login", 0, 0, h_login},
+    {"get_contacts", 1, 0, h_get_contacts},
+    {"contact_request", 1, 1, h_contact_request},
+    {"contact_respond", 1, 1, h_contact_respond},
+    {"contact_remove", 1, 1, h_contact_remove},
+    {"block", 1, 1, h_block},
+    {"unblock", 1, 1, h_unblock},
+    {"get_ice_servers", 1, 0, h_get_ice_servers},
+    {"profile_update", 1, 0, h_profile_update},
+    {"profile_get", 1, 0, h_profile_get},
+    {"profile_delete", 1, 0, h_profile_delete},
+    {"group_create", 1, 1, h_group_create},
+    {"group_list", 1, 0, h_group_list},
+    {"group_update", 1, 1, h_group_update},
+    {"group_leave", 1, 1, h_group_leave},
+    {"envelope_send", 1, 0, h_envelope_send},
+    {"envelope_ack", 1, 0, h_envelope_ack},
 };
 
 int el_handlers_event(el_conn *c, const char *data, size_t len, int64_t id)
@@ -913,6 +903,8 @@ int el_handlers_event(el_conn *c, const char *data, size_t len, int64_t id)
         }
         rc = handlers[i].fn(c, arg, id);
         json_decref(arg);
+        if (handlers[i].relations)
+            c->srv->relations_epoch++;
         return rc;
     }
     char name[48];

@@ -55,12 +55,17 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_relay_kind kind,
             return el_handlers_reply_error(c, id, event, EL_REJ_UNKNOWN_PEER, "no user with that peer id");
         return el_handlers_reply_error(c, id, event, EL_REJ_OFFLINE, "the peer is offline");
     }
-    /* A block looks like "offline", never like "not a contact": checked first. */
-    if (el_store_block_is(srv->store, to, from, NULL, 0) == 1)
-        return el_handlers_reply_error(c, id, event, EL_REJ_OFFLINE, "the peer is offline");
-    if (!el_presence_visible(srv, from, to))
-        return el_handlers_reply_error(c, id, event, EL_REJ_NOT_ALLOWED,
-                                       "not a contact or group co-member");
+    el_client *cl = c->client;
+    if (cl->relay_ok_epoch != srv->relations_epoch || strcmp(cl->relay_ok_to, to) != 0) {
+        /* A block looks like "offline", never like "not a contact": checked first. */
+        if (el_store_block_is(srv->store, to, from, NULL, 0) == 1)
+            return el_handlers_reply_error(c, id, event, EL_REJ_OFFLINE, "the peer is offline");
+        if (!el_presence_visible(srv, from, to))
+            return el_handlers_reply_error(c, id, event, EL_REJ_NOT_ALLOWED,
+                                           "not a contact or group co-member");
+        memcpy(cl->relay_ok_to, to, sizeof cl->relay_ok_to);
+        cl->relay_ok_epoch = srv->relations_epoch;
+    }
 
     /* 42["<event>",{"from":"<from>"<,member>...}] */
     size_t elen = strlen(event);

@@ -173,6 +173,14 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
     }
     srv->loop_live = 1;
     srv->foreign[0] = &srv->loop;
+    el_timers_init(&srv->timers, &srv->loop);
+    el_tlist_init(&srv->t_ping, (int64_t)cfg->ping_interval_ms * 1000);
+    el_tlist_init(&srv->t_pong, (int64_t)cfg->ping_timeout_ms * 1000);
+    el_tlist_init(&srv->t_connect, (int64_t)cfg->connect_timeout_ms * 1000);
+    el_tlist_init(&srv->t_login, (int64_t)cfg->login_timeout_ms * 1000);
+    el_tlist_init(&srv->t_grace, 2000 * 1000); /* a kicked client's last chance to leave */
+    el_tlist_init(&srv->t_pace, 3000);         /* --conformance frame spacing */
+    el_tlist_init(&srv->t_free, 0);
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -235,6 +243,7 @@ static void stop_cb(uv_timer_t *t)
     close_handle((uv_handle_t *)&srv->sig_int);
     close_handle((uv_handle_t *)&srv->purge_timer);
     close_handle((uv_handle_t *)&srv->stop_timer);
+    el_timers_close(&srv->timers);
     if (srv->ctx)
         lws_context_destroy(srv->ctx);
 }
@@ -309,6 +318,7 @@ void el_server_free(el_server *srv)
     if (srv->ctx) /* never ran, or run() was not reached */
         lws_context_destroy(srv->ctx);
     if (srv->loop_live) {
+        el_timers_close(&srv->timers);
         /* lws closes its handles on our loop: let those closes complete */
         uv_run(&srv->loop, UV_RUN_DEFAULT);
         if (srv->ctx)

@@ -23,6 +23,7 @@
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "server/timers.h"
 #include "store/store.h"
 
 #define EL_SID_LEN 20
@@ -53,6 +54,7 @@ typedef struct {
     uint8_t kind;        /* what the current HTTP request is (engine.c) */
     uint8_t close_now;   /* WS: close at the next writeable callback */
     char final_pkt;      /* held poll of a closed session: answer this packet */
+    uint8_t before_probe;/* GET that came during an upgrade, before "3probe" */
     char *body;          /* POST body being received */
     size_t body_len, body_cap;
     char *rx;            /* WebSocket message being reassembled */
@@ -71,14 +73,16 @@ struct el_conn {
     uint8_t engine_only;  /* raw Engine.IO echo (conformance, /engine.io/) */
     uint8_t guard_done;
     uint8_t probe_reply;  /* answer "3probe" on the probing WebSocket */
+    uint8_t write_requested; /* a writeable callback is already asked for */
+    uint8_t probe_answered;  /* "3probe" went out on the probing WebSocket */
     uint32_t nsps;        /* connected Socket.IO namespaces, bit per namespace */
     struct lws *ws;       /* WebSocket transport (open or probing) */
     struct lws *poll;     /* held GET long-poll */
     el_pkt *q_head, *q_tail;
     size_t q_bytes;
     int64_t pong_deadline_us;
-    lws_sorted_usec_list_t sul_ping;  /* next ping / pong deadline */
-    lws_sorted_usec_list_t sul_guard; /* connect / login deadline; then the deferred free */
+    el_tnode n_ping;      /* next ping, or the pong deadline */
+    el_tnode n_guard;     /* connect / login / kick deadline, pacing; then the deferred free */
     int32_t bucket;       /* rate limit tokens, in thousandths */
     int64_t bucket_us;
     uint16_t rejected;
@@ -86,6 +90,18 @@ struct el_conn {
     struct el_ipcount *ipc;
     el_binpend *binpend;  /* BINARY_EVENT awaiting its attachments */
     el_client *client;    /* EchoLink state, once CONNECTed to "/" */
+};
+
+/* EchoLink state of a connection CONNECTed to "/" (handlers.c, relay.c). */
+struct el_client {
+    int logged_in;
+    int kicked;
+    char peer_id[EL_PEER_ID_CHARS + 1];
+    uint8_t nonce[32];
+    /* the last relay target found allowed, valid while relations_epoch
+     * has not moved: offer, answer and a burst of candidates go to one peer */
+    char relay_ok_to[EL_PEER_ID_CHARS + 1];
+    uint32_t relay_ok_epoch;
 };
 
 typedef struct el_ipcount {
@@ -106,12 +122,15 @@ struct el_server {
     int port;
     int stopping;
     el_metrics metrics;
+    uint32_t relations_epoch; /* bumped whenever contacts, blocks or groups change */
     char web_root[4096];
     uv_loop_t loop;
     void *foreign[1];
     int loop_live;
     uv_signal_t sig_term, sig_int;
     uv_timer_t stop_timer, purge_timer;
+    el_timers timers;
+    el_tlist t_ping, t_pong, t_connect, t_login, t_grace, t_pace, t_free;
     int handles_live;
 };
 
@@ -154,8 +173,10 @@ el_pkt *el_pkt_new(size_t len);
  * poll gets `final_pkt`), removes it from every map and frees it once the
  * current callback returns. Safe to call twice. */
 void el_conn_close(el_conn *c, const char *why, char final_pkt);
-/* (Re)arms the session's deadline timer: ms from now (0 cancels). */
-void el_conn_arm_guard(el_conn *c, int ms);
+typedef enum { EL_GUARD_NONE, EL_GUARD_LOGIN, EL_GUARD_GRACE } el_guard;
+/* (Re)arms the session's deadline: the login timeout, the grace period of a
+ * kicked client, or none. */
+void el_conn_arm_guard(el_conn *c, el_guard which);
 void el_server_close_all(el_server *srv);
 /* Frees closed sessions whose deferred free never ran (teardown only). */
 void el_engine_free_zombies(el_server *srv);

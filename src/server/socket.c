@@ -117,7 +117,7 @@ static int on_connect(el_conn *c, const el_sio_packet *p)
         return -1;
     if (c->srv->cfg->conformance) {
         c->guard_done = 1;
-        lws_sul_cancel(&c->sul_guard);
+        el_tnode_cancel(&c->n_guard);
         return el_conform_connect(c, nsp, p->data, p->data_len);
     }
     return el_handlers_connect(c);
