@@ -1,0 +1,721 @@
+/* ice.c - see ice.h. libnice glue: one NiceAgent, one stream, one
+ * component; every libnice signal is turned into a queued event delivered
+ * from an idle source on the caller's context, so that user callbacks never
+ * run inside an el_ice_* call. Allocation goes through GLib (g_new0 etc.),
+ * which aborts on OOM like libnice itself. */
+#include "rtc/ice.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include <nice/agent.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "rtc/sdp.h"
+
+#define COMPONENT 1            /* RTP/data: the only component (rtcp-mux, BUNDLE) */
+#define STUN_RTO_MS 500        /* first STUN timeout (RFC 8489 RTO) */
+#define STUN_RETRANSMISSIONS 3 /* transmissions per transaction (libnice: 500+1000+500 ms) */
+#define OLD_UFRAGS 4           /* remote generations remembered to drop stale candidates */
+
+#define ICE_LOG(lvl, ice, fmt, ...) EL_LOG(lvl, "ice[%08x] " fmt, (ice)->id, ##__VA_ARGS__)
+
+typedef enum { EV_CANDIDATE, EV_END_OF_CANDIDATES, EV_STATE } ev_kind;
+
+typedef struct {
+    ev_kind kind;
+    el_ice_state state; /* EV_STATE */
+    char cand[];        /* EV_CANDIDATE */
+} ev;
+
+typedef struct {
+    NiceCandidate *cand;
+    char ufrag[EL_SDP_UFRAG_MAX + 1]; /* "" = no ufrag extension */
+} pending_cand;
+
+struct el_ice {
+    GMainContext *ctx;
+    NiceAgent *agent;
+    guint stream;
+    el_ice_callbacks cb;
+    void *user;
+    uint32_t id;                      /* log prefix */
+    el_ice_state state;
+    bool gather_started, gather_done, has_turn;
+
+    char local_ufrag[64], local_pwd[256];
+
+    bool have_remote;                 /* remote credentials set */
+    char remote_ufrag[EL_SDP_UFRAG_MAX + 1];
+    char old_ufrags[OLD_UFRAGS][EL_SDP_UFRAG_MAX + 1];
+    unsigned nold;                    /* ring: next slot = nold % OLD_UFRAGS */
+    GQueue pending;                   /* of pending_cand*, held remote candidates */
+    bool pending_eoc;                 /* end-of-candidates held with them */
+
+    GQueue events;                    /* of ev*, waiting for delivery */
+    GSource *idle;                    /* delivers events; NULL when none queued */
+    int depth;                        /* user callbacks in progress */
+    bool dead;                        /* el_ice_free called; free at depth 0 */
+};
+
+const char *el_ice_state_name(el_ice_state st)
+{
+    static const char *const names[] = {"new",          "checking", "connected", "completed",
+                                        "disconnected", "failed",   "closed"};
+    return (unsigned)st < G_N_ELEMENTS(names) ? names[st] : "?";
+}
+
+/* ---- event queue ---------------------------------------------------------- */
+
+static gboolean idle_cb(gpointer data);
+
+static void schedule(el_ice *ice)
+{
+    if (ice->idle || ice->dead)
+        return;
+    ice->idle = g_idle_source_new();
+    g_source_set_priority(ice->idle, G_PRIORITY_DEFAULT);
+    g_source_set_callback(ice->idle, idle_cb, ice, NULL);
+    g_source_set_name(ice->idle, "el_ice events");
+    g_source_attach(ice->idle, ice->ctx);
+}
+
+static void push_event(el_ice *ice, ev_kind kind, el_ice_state st, const char *cand)
+{
+    size_t n = cand ? strlen(cand) + 1 : 1;
+    ev *e = g_malloc(sizeof *e + n);
+    e->kind = kind;
+    e->state = st;
+    memcpy(e->cand, cand ? cand : "", n);
+    g_queue_push_tail(&ice->events, e);
+    schedule(ice);
+}
+
+/* Delivers queued events; stops early when a callback frees the agent.
+ * Call between enter() and leave(). */
+static void deliver(el_ice *ice)
+{
+    ev *e;
+    while (!ice->dead && (e = g_queue_pop_head(&ice->events)) != NULL) {
+        switch (e->kind) {
+        case EV_CANDIDATE:
+            if (ice->cb.on_candidate)
+                ice->cb.on_candidate(ice->user, e->cand);
+            break;
+        case EV_END_OF_CANDIDATES:
+            if (ice->cb.on_candidate)
+                ice->cb.on_candidate(ice->user, NULL);
+            break;
+        case EV_STATE:
+            if (ice->cb.on_state)
+                ice->cb.on_state(ice->user, e->state);
+            break;
+        }
+        g_free(e);
+    }
+}
+
+static void enter(el_ice *ice)
+{
+    ice->depth++;
+}
+
+/* Frees the agent if a callback called el_ice_free(): do not touch ice
+ * after leave(). */
+static void leave(el_ice *ice)
+{
+    if (--ice->depth == 0 && ice->dead)
+        g_free(ice);
+}
+
+static gboolean idle_cb(gpointer data)
+{
+    el_ice *ice = data;
+    g_source_unref(ice->idle); /* GLib keeps its own reference while dispatching */
+    ice->idle = NULL;
+    enter(ice);
+    deliver(ice);
+    leave(ice);
+    return G_SOURCE_REMOVE;
+}
+
+/* Drops queued local candidates and end-of-candidates (before a restart
+ * re-announces them with the new ufrag); state events stay. */
+static void purge_candidate_events(el_ice *ice)
+{
+    GQueue keep = G_QUEUE_INIT;
+    ev *e;
+    while ((e = g_queue_pop_head(&ice->events)) != NULL) {
+        if (e->kind == EV_STATE)
+            g_queue_push_tail(&keep, e);
+        else
+            g_free(e);
+    }
+    ice->events = keep;
+}
+
+/* ---- state ---------------------------------------------------------------- */
+
+static void set_state(el_ice *ice, el_ice_state st)
+{
+    if (st == ice->state)
+        return;
+    ICE_LOG(EL_LOG_INFO, ice, "state %s -> %s", el_ice_state_name(ice->state),
+            el_ice_state_name(st));
+    ice->state = st;
+    push_event(ice, EV_STATE, st, NULL);
+}
+
+static el_ice_state map_state(const el_ice *ice, guint nstate)
+{
+    bool working = ice->state == EL_ICE_CONNECTED || ice->state == EL_ICE_COMPLETED;
+    switch (nstate) {
+    case NICE_COMPONENT_STATE_DISCONNECTED:
+    case NICE_COMPONENT_STATE_GATHERING:
+        return working ? ice->state : EL_ICE_NEW; /* restart keeps the old pair */
+    case NICE_COMPONENT_STATE_CONNECTING:
+        return working ? ice->state : EL_ICE_CHECKING;
+    case NICE_COMPONENT_STATE_CONNECTED:
+        return EL_ICE_CONNECTED;
+    case NICE_COMPONENT_STATE_READY:
+        return EL_ICE_COMPLETED;
+    case NICE_COMPONENT_STATE_FAILED:
+        return EL_ICE_FAILED;
+    default:
+        return ice->state;
+    }
+}
+
+/* ---- local candidates ------------------------------------------------------ */
+
+static void addr_text(const NiceAddress *a, char *out, el_sdp_addr_kind *kind)
+{
+    nice_address_to_string(a, out);
+    *kind = nice_address_ip_version(a) == 6 ? EL_SDP_ADDR_IP6 : EL_SDP_ADDR_IP4;
+}
+
+/* Writes a local candidate as Chromium does; returns false for candidates
+ * that are not signaled (peer-reflexive, other components, TCP). */
+static bool format_local(const el_ice *ice, const NiceCandidate *nc, char *out, size_t outlen)
+{
+    if (nc->stream_id != ice->stream || nc->component_id != COMPONENT ||
+        nc->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+        return false;
+    el_sdp_candidate c;
+    memset(&c, 0, sizeof c);
+    switch (nc->type) {
+    case NICE_CANDIDATE_TYPE_HOST:
+        c.type = EL_SDP_CAND_HOST;
+        break;
+    case NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE:
+        c.type = EL_SDP_CAND_SRFLX;
+        break;
+    case NICE_CANDIDATE_TYPE_RELAYED:
+        c.type = EL_SDP_CAND_RELAY;
+        break;
+    default: /* peer-reflexive: learned from checks, never signaled (RFC 8445 §7.2.5.3.1) */
+        return false;
+    }
+    g_strlcpy(c.foundation, nc->foundation, sizeof c.foundation);
+    c.component = COMPONENT;
+    c.transport = EL_SDP_TRANSPORT_UDP;
+    c.priority = nc->priority;
+    char a[NICE_ADDRESS_STRING_LEN];
+    addr_text(&nc->addr, a, &c.addr_kind);
+    g_strlcpy(c.address, a, sizeof c.address);
+    c.port = (uint16_t)nice_address_get_port(&nc->addr);
+    if (c.type != EL_SDP_CAND_HOST && nice_address_is_valid(&nc->base_addr) &&
+        !nice_address_equal(&nc->addr, &nc->base_addr)) {
+        addr_text(&nc->base_addr, a, &c.raddr_kind);
+        g_strlcpy(c.raddr, a, sizeof c.raddr);
+        c.has_raddr = c.has_rport = true;
+        c.rport = (uint16_t)nice_address_get_port(&nc->base_addr);
+    }
+    g_strlcpy(c.ufrag, ice->local_ufrag, sizeof c.ufrag);
+    int n = el_sdp_candidate_write(&c, out, outlen);
+    if (n < 0) {
+        ICE_LOG(EL_LOG_WARN, ice, "cannot write local candidate %s:%u (%s)", c.address,
+                (unsigned)c.port, el_strerror(n));
+        return false;
+    }
+    return true;
+}
+
+static void on_new_candidate(NiceAgent *agent, NiceCandidate *nc, gpointer data)
+{
+    el_ice *ice = data;
+    char s[EL_SDP_CANDIDATE_STR_MAX];
+    if (!format_local(ice, nc, s, sizeof s))
+        return;
+    ICE_LOG(EL_LOG_DEBUG, ice, "local %s", s);
+    push_event(ice, EV_CANDIDATE, 0, s);
+}
+
+static void on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
+{
+    el_ice *ice = data;
+    if (stream != ice->stream)
+        return;
+    ice->gather_done = true;
+    ICE_LOG(EL_LOG_DEBUG, ice, "gathering done");
+    push_event(ice, EV_END_OF_CANDIDATES, 0, NULL);
+}
+
+static void on_component_state(NiceAgent *agent, guint stream, guint component, guint nstate,
+                               gpointer data)
+{
+    el_ice *ice = data;
+    if (stream != ice->stream || component != COMPONENT)
+        return;
+    ICE_LOG(EL_LOG_DEBUG, ice, "libnice state %s", nice_component_state_to_string(nstate));
+    set_state(ice, map_state(ice, nstate));
+}
+
+static void on_selected_pair(NiceAgent *agent, guint stream, guint component,
+                             NiceCandidate *lc, NiceCandidate *rc, gpointer data)
+{
+    el_ice *ice = data;
+    if (stream != ice->stream || component != COMPONENT || el_log_threshold < EL_LOG_INFO)
+        return;
+    char la[NICE_ADDRESS_STRING_LEN], ra[NICE_ADDRESS_STRING_LEN];
+    nice_address_to_string(&lc->addr, la);
+    nice_address_to_string(&rc->addr, ra);
+    ICE_LOG(EL_LOG_INFO, ice, "selected pair %s:%u <-> %s:%u", la,
+            nice_address_get_port(&lc->addr), ra, nice_address_get_port(&rc->addr));
+}
+
+static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, gchar *buf,
+                    gpointer data)
+{
+    el_ice *ice = data;
+    if (ice->dead || len == 0)
+        return;
+    enter(ice);
+    deliver(ice); /* on_state(CONNECTED) before the first datagram */
+    if (!ice->dead && ice->cb.on_data)
+        ice->cb.on_data(ice->user, (const uint8_t *)buf, len);
+    leave(ice);
+}
+
+/* ---- remote candidates ---------------------------------------------------- */
+
+static bool is_ice_char(char ch)
+{
+    return g_ascii_isalnum(ch) || ch == '+' || ch == '/';
+}
+
+static bool ice_chars_ok(const char *s, size_t min, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < min || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_ice_char(s[i]))
+            return false;
+    return true;
+}
+
+static bool is_old_ufrag(const el_ice *ice, const char *ufrag)
+{
+    unsigned n = ice->nold < OLD_UFRAGS ? ice->nold : OLD_UFRAGS;
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(ice->old_ufrags[i], ufrag) == 0)
+            return true;
+    return false;
+}
+
+static void apply_candidate(el_ice *ice, NiceCandidate *nc)
+{
+    GSList one = {nc, NULL};
+    int n = nice_agent_set_remote_candidates(ice->agent, ice->stream, COMPONENT, &one);
+    if (n < 1)
+        ICE_LOG(EL_LOG_DEBUG, ice, "libnice did not add a remote candidate (%d)", n);
+}
+
+static void apply_eoc(el_ice *ice)
+{
+    ICE_LOG(EL_LOG_DEBUG, ice, "remote end-of-candidates");
+    nice_agent_peer_candidate_gathering_done(ice->agent, ice->stream);
+}
+
+static void pending_free(pending_cand *p)
+{
+    nice_candidate_free(p->cand);
+    g_free(p);
+}
+
+static void clear_pending(el_ice *ice)
+{
+    pending_cand *p;
+    while ((p = g_queue_pop_head(&ice->pending)) != NULL)
+        pending_free(p);
+    ice->pending_eoc = false;
+}
+
+/* Builds libnice's candidate from a parsed one; NULL (with a note) when it
+ * is ignored. */
+static NiceCandidate *to_nice(el_ice *ice, const el_sdp_candidate *c)
+{
+    if (c->component != COMPONENT) {
+        ICE_LOG(EL_LOG_DEBUG, ice, "ignoring remote candidate of component %u",
+                (unsigned)c->component);
+        return NULL;
+    }
+    if (c->transport != EL_SDP_TRANSPORT_UDP) {
+        ICE_LOG(EL_LOG_DEBUG, ice, "ignoring remote TCP candidate %s:%u (ICE-TCP is off)",
+                c->address, (unsigned)c->port);
+        return NULL;
+    }
+    if (c->addr_kind == EL_SDP_ADDR_MDNS || c->addr_kind == EL_SDP_ADDR_FQDN) {
+        ICE_LOG(EL_LOG_INFO, ice,
+                "ignoring remote candidate with host name %s (libnice cannot resolve %s "
+                "names; the peer stays reachable through peer-reflexive candidates)",
+                c->address, c->addr_kind == EL_SDP_ADDR_MDNS ? "mDNS" : "DNS");
+        return NULL;
+    }
+    if (c->port == 0) {
+        ICE_LOG(EL_LOG_DEBUG, ice, "ignoring remote candidate with port 0");
+        return NULL;
+    }
+    NiceCandidateType t;
+    switch (c->type) {
+    case EL_SDP_CAND_HOST:
+        t = NICE_CANDIDATE_TYPE_HOST;
+        break;
+    case EL_SDP_CAND_SRFLX:
+        t = NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE;
+        break;
+    case EL_SDP_CAND_PRFLX:
+        t = NICE_CANDIDATE_TYPE_PEER_REFLEXIVE;
+        break;
+    default:
+        t = NICE_CANDIDATE_TYPE_RELAYED;
+        break;
+    }
+    NiceCandidate *nc = nice_candidate_new(t);
+    nc->stream_id = ice->stream;
+    nc->component_id = COMPONENT;
+    nc->transport = NICE_CANDIDATE_TRANSPORT_UDP;
+    nc->priority = c->priority;
+    g_strlcpy(nc->foundation, c->foundation, sizeof nc->foundation);
+    if (!nice_address_set_from_string(&nc->addr, c->address)) {
+        ICE_LOG(EL_LOG_DEBUG, ice, "ignoring remote candidate address %s", c->address);
+        nice_candidate_free(nc);
+        return NULL;
+    }
+    nice_address_set_port(&nc->addr, c->port);
+    if (c->has_raddr && (c->raddr_kind == EL_SDP_ADDR_IP4 || c->raddr_kind == EL_SDP_ADDR_IP6) &&
+        nice_address_set_from_string(&nc->base_addr, c->raddr))
+        nice_address_set_port(&nc->base_addr, c->rport);
+    return nc;
+}
+
+int el_ice_add_remote_candidate(el_ice *ice, const char *candidate)
+{
+    if (!ice)
+        return EL_ERR_INVALID;
+    const char *s = candidate ? candidate : "";
+    if (strncmp(s, "a=", 2) == 0)
+        s += 2;
+    size_t len = strlen(s);
+    while (len && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+        len--;
+    if (len == 0 || (len == 17 && strncmp(s, "end-of-candidates", 17) == 0)) {
+        /* End-of-candidates of the newest generation: held while that
+         * generation's credentials (or candidates) are still awaited. */
+        if (!ice->have_remote || !g_queue_is_empty(&ice->pending))
+            ice->pending_eoc = true;
+        else
+            apply_eoc(ice);
+        return EL_OK;
+    }
+
+    el_sdp_candidate c;
+    char err[160];
+    int rc = el_sdp_candidate_parse(s, len, &c, err, sizeof err);
+    if (rc != EL_OK) {
+        ICE_LOG(EL_LOG_INFO, ice, "bad remote candidate: %s", err);
+        return EL_ERR_INVALID;
+    }
+    if (c.ufrag[0] && is_old_ufrag(ice, c.ufrag)) {
+        ICE_LOG(EL_LOG_DEBUG, ice, "dropping remote candidate of an old generation (%s)",
+                c.ufrag);
+        return EL_OK;
+    }
+    NiceCandidate *nc = to_nice(ice, &c);
+    if (!nc)
+        return EL_OK;
+    bool hold = !ice->have_remote || (c.ufrag[0] && strcmp(c.ufrag, ice->remote_ufrag) != 0);
+    if (!hold) {
+        ICE_LOG(EL_LOG_DEBUG, ice, "remote %.*s", (int)len, s);
+        apply_candidate(ice, nc);
+        nice_candidate_free(nc);
+        return EL_OK;
+    }
+    if (g_queue_get_length(&ice->pending) >= EL_ICE_MAX_PENDING) {
+        nice_candidate_free(nc);
+        ICE_LOG(EL_LOG_WARN, ice, "too many remote candidates waiting for credentials");
+        return EL_ERR_QUOTA;
+    }
+    pending_cand *p = g_new0(pending_cand, 1);
+    p->cand = nc;
+    g_strlcpy(p->ufrag, c.ufrag, sizeof p->ufrag);
+    g_queue_push_tail(&ice->pending, p);
+    ICE_LOG(EL_LOG_DEBUG, ice, "holding remote %.*s until its credentials arrive", (int)len, s);
+    return EL_OK;
+}
+
+int el_ice_set_remote_credentials(el_ice *ice, const char *ufrag, const char *pwd)
+{
+    if (!ice || !ice_chars_ok(ufrag, EL_SDP_UFRAG_MIN, EL_SDP_UFRAG_MAX) ||
+        !ice_chars_ok(pwd, EL_SDP_PWD_MIN, EL_SDP_PWD_MAX))
+        return EL_ERR_INVALID;
+    if (ice->have_remote && strcmp(ice->remote_ufrag, ufrag) != 0) {
+        g_strlcpy(ice->old_ufrags[ice->nold % OLD_UFRAGS], ice->remote_ufrag,
+                  sizeof ice->old_ufrags[0]);
+        ice->nold++;
+        ICE_LOG(EL_LOG_INFO, ice, "remote credentials changed (peer restarted ICE)");
+    }
+    if (!nice_agent_set_remote_credentials(ice->agent, ice->stream, ufrag, pwd))
+        return EL_ERR_INVALID;
+    g_strlcpy(ice->remote_ufrag, ufrag, sizeof ice->remote_ufrag);
+    ice->have_remote = true;
+
+    /* Apply what was held for this generation, drop the rest. */
+    pending_cand *p;
+    while ((p = g_queue_pop_head(&ice->pending)) != NULL) {
+        if (!p->ufrag[0] || strcmp(p->ufrag, ufrag) == 0)
+            apply_candidate(ice, p->cand);
+        else
+            ICE_LOG(EL_LOG_DEBUG, ice, "dropping held candidate of generation %s", p->ufrag);
+        pending_free(p);
+    }
+    if (ice->pending_eoc) {
+        ice->pending_eoc = false;
+        apply_eoc(ice);
+    }
+    return EL_OK;
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+static void cache_local_credentials(el_ice *ice)
+{
+    gchar *u = NULL, *p = NULL;
+    if (nice_agent_get_local_credentials(ice->agent, ice->stream, &u, &p)) {
+        g_strlcpy(ice->local_ufrag, u, sizeof ice->local_ufrag);
+        g_strlcpy(ice->local_pwd, p, sizeof ice->local_pwd);
+    }
+    g_free(u);
+    g_free(p);
+}
+
+static void teardown(el_ice *ice)
+{
+    if (ice->agent) {
+        g_signal_handlers_disconnect_by_data(ice->agent, ice);
+        if (ice->stream)
+            nice_agent_attach_recv(ice->agent, ice->stream, COMPONENT, ice->ctx, NULL, NULL);
+        if (ice->has_turn) {
+            /* Releases the TURN allocations; the GTask (holding the agent)
+             * completes on ctx, so make ctx the thread default for it. */
+            g_main_context_push_thread_default(ice->ctx);
+            nice_agent_close_async(ice->agent, NULL, NULL);
+            g_main_context_pop_thread_default(ice->ctx);
+        }
+        g_object_unref(ice->agent);
+        ice->agent = NULL;
+    }
+    if (ice->idle) {
+        g_source_destroy(ice->idle);
+        g_source_unref(ice->idle);
+        ice->idle = NULL;
+    }
+    ev *e;
+    while ((e = g_queue_pop_head(&ice->events)) != NULL)
+        g_free(e);
+    clear_pending(ice);
+    if (ice->ctx) {
+        g_main_context_unref(ice->ctx);
+        ice->ctx = NULL;
+    }
+}
+
+el_ice *el_ice_new(GMainContext *ctx, int controlling, const el_ice_config *cfg,
+                   const el_ice_callbacks *cb, void *user, char *err, size_t errlen)
+{
+    static const el_ice_config none;
+    if (!ctx) {
+        el_seterr(err, errlen, EL_ERR_INVALID, "ice: no GMainContext");
+        return NULL;
+    }
+    if (!cfg)
+        cfg = &none;
+    if (cfg->turn_host && (!cfg->turn_user || !cfg->turn_pass)) {
+        el_seterr(err, errlen, EL_ERR_INVALID, "ice: TURN server without username/password");
+        return NULL;
+    }
+    if (cfg->relay_only && !cfg->turn_host) {
+        el_seterr(err, errlen, EL_ERR_INVALID, "ice: relay_only needs a TURN server");
+        return NULL;
+    }
+    NiceAddress addrs[EL_ICE_MAX_LOCAL_ADDRS];
+    size_t naddrs = 0;
+    for (const char *const *a = cfg->local_addrs; a && *a; a++) {
+        if (naddrs == EL_ICE_MAX_LOCAL_ADDRS) {
+            el_seterr(err, errlen, EL_ERR_QUOTA, "ice: more than %d local addresses",
+                      EL_ICE_MAX_LOCAL_ADDRS);
+            return NULL;
+        }
+        nice_address_init(&addrs[naddrs]);
+        if (!nice_address_set_from_string(&addrs[naddrs], *a)) {
+            el_seterr(err, errlen, EL_ERR_INVALID, "ice: bad local address '%s'", *a);
+            return NULL;
+        }
+        naddrs++;
+    }
+
+    el_ice *ice = g_new0(el_ice, 1);
+    ice->ctx = g_main_context_ref(ctx);
+    if (cb)
+        ice->cb = *cb;
+    ice->user = user;
+    ice->id = g_random_int();
+    ice->state = EL_ICE_NEW;
+    g_queue_init(&ice->events);
+    g_queue_init(&ice->pending);
+
+    ice->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245,
+                                     NICE_AGENT_OPTION_ICE_TRICKLE |
+                                         NICE_AGENT_OPTION_REGULAR_NOMINATION |
+                                         NICE_AGENT_OPTION_CONSENT_FRESHNESS);
+    if (!ice->agent) {
+        el_seterr(err, errlen, EL_ERR_NOMEM, "ice: nice_agent_new_full failed");
+        goto fail;
+    }
+    /* full mode is the default (no NICE_AGENT_OPTION_LITE_MODE); "full-mode"
+     * is construct-only */
+    g_object_set(ice->agent, "controlling-mode", controlling ? TRUE : FALSE,
+                 "ice-trickle", TRUE, "ice-udp", TRUE, "ice-tcp", FALSE, "upnp", FALSE,
+                 "keepalive-conncheck", TRUE, "stun-max-retransmissions",
+                 (guint)STUN_RETRANSMISSIONS, "stun-initial-timeout", (guint)STUN_RTO_MS,
+                 "force-relay", cfg->relay_only ? TRUE : FALSE, NULL);
+    nice_agent_set_software(ice->agent, "EchoLink " EL_VERSION);
+    if (cfg->stun_host)
+        g_object_set(ice->agent, "stun-server", cfg->stun_host, "stun-server-port",
+                     (guint)(cfg->stun_port ? cfg->stun_port : 3478), NULL);
+    for (size_t i = 0; i < naddrs; i++) {
+        if (!nice_agent_add_local_address(ice->agent, &addrs[i])) {
+            el_seterr(err, errlen, EL_ERR_INVALID, "ice: libnice refused local address '%s'",
+                      cfg->local_addrs[i]);
+            goto fail;
+        }
+    }
+    ice->stream = nice_agent_add_stream(ice->agent, 1);
+    if (ice->stream == 0) {
+        el_seterr(err, errlen, EL_ERR_IO, "ice: nice_agent_add_stream failed");
+        goto fail;
+    }
+    if (cfg->turn_host) {
+        if (!nice_agent_set_relay_info(ice->agent, ice->stream, COMPONENT, cfg->turn_host,
+                                       cfg->turn_port ? cfg->turn_port : 3478, cfg->turn_user,
+                                       cfg->turn_pass,
+                                       cfg->turn_tcp ? NICE_RELAY_TYPE_TURN_TCP
+                                                     : NICE_RELAY_TYPE_TURN_UDP)) {
+            el_seterr(err, errlen, EL_ERR_INVALID, "ice: libnice refused TURN server '%s'",
+                      cfg->turn_host);
+            goto fail;
+        }
+        ice->has_turn = true;
+    }
+    g_signal_connect(ice->agent, "new-candidate-full", G_CALLBACK(on_new_candidate), ice);
+    g_signal_connect(ice->agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), ice);
+    g_signal_connect(ice->agent, "component-state-changed", G_CALLBACK(on_component_state), ice);
+    g_signal_connect(ice->agent, "new-selected-pair-full", G_CALLBACK(on_selected_pair), ice);
+    if (!nice_agent_attach_recv(ice->agent, ice->stream, COMPONENT, ctx, on_recv, ice)) {
+        el_seterr(err, errlen, EL_ERR_IO, "ice: nice_agent_attach_recv failed");
+        goto fail;
+    }
+    cache_local_credentials(ice);
+    ICE_LOG(EL_LOG_DEBUG, ice, "new %s agent, %zu local address(es)%s%s",
+            controlling ? "controlling" : "controlled", naddrs, cfg->stun_host ? ", STUN" : "",
+            cfg->turn_host ? ", TURN" : "");
+    return ice;
+
+fail:
+    teardown(ice);
+    g_free(ice);
+    return NULL;
+}
+
+void el_ice_local_credentials(const el_ice *ice, char ufrag[64], char pwd[256])
+{
+    g_strlcpy(ufrag, ice ? ice->local_ufrag : "", 64);
+    g_strlcpy(pwd, ice ? ice->local_pwd : "", 256);
+}
+
+int el_ice_gather(el_ice *ice)
+{
+    if (!ice || ice->dead)
+        return EL_ERR_INVALID;
+    if (ice->gather_started)
+        return EL_OK;
+    if (!nice_agent_gather_candidates(ice->agent, ice->stream)) {
+        ICE_LOG(EL_LOG_WARN, ice, "gathering failed: no usable local address");
+        return EL_ERR_IO;
+    }
+    ice->gather_started = true;
+    return EL_OK;
+}
+
+int el_ice_send(el_ice *ice, const uint8_t *data, size_t len)
+{
+    if (!ice || ice->dead || !data || len == 0 || len > EL_ICE_MAX_DATAGRAM)
+        return EL_ERR_INVALID;
+    gint n = nice_agent_send(ice->agent, ice->stream, COMPONENT, (guint)len,
+                             (const gchar *)data);
+    return n == (gint)len ? EL_OK : EL_ERR_IO;
+}
+
+int el_ice_restart(el_ice *ice)
+{
+    if (!ice || ice->dead)
+        return EL_ERR_INVALID;
+    if (!nice_agent_restart_stream(ice->agent, ice->stream))
+        return EL_ERR_IO;
+    cache_local_credentials(ice);
+    ICE_LOG(EL_LOG_INFO, ice, "ICE restart, new ufrag %s", ice->local_ufrag);
+    /* libnice keeps its sockets and local candidates and gathers nothing
+     * new: announce them again with the new ufrag, then end-of-candidates
+     * (or let the gathering-done signal do it if gathering is still on). */
+    purge_candidate_events(ice);
+    if (ice->gather_started) {
+        GSList *l = nice_agent_get_local_candidates(ice->agent, ice->stream, COMPONENT);
+        for (GSList *i = l; i; i = i->next) {
+            char s[EL_SDP_CANDIDATE_STR_MAX];
+            if (format_local(ice, i->data, s, sizeof s))
+                push_event(ice, EV_CANDIDATE, 0, s);
+        }
+        g_slist_free_full(l, (GDestroyNotify)nice_candidate_free);
+        if (ice->gather_done)
+            push_event(ice, EV_END_OF_CANDIDATES, 0, NULL);
+    }
+    return EL_OK;
+}
+
+el_ice_state el_ice_get_state(const el_ice *ice)
+{
+    return ice ? ice->state : EL_ICE_CLOSED;
+}
+
+void el_ice_free(el_ice *ice)
+{
+    if (!ice || ice->dead)
+        return;
+    ice->dead = true;
+    teardown(ice);
+    if (ice->depth == 0)
+        g_free(ice);
+    /* else: freed by leave() when the outermost callback returns */
+}
