@@ -1,0 +1,381 @@
+/* el_peer_tool - drives one el_peer from line-delimited JSON on stdin and
+ * reports its events as JSON lines on stdout, so that node tests can pair
+ * it with another el_peer_tool, libwebrtc (@roamhq/wrtc) or Chromium.
+ *
+ * stdin (one object per line)                      stdout events
+ *   {"op":"create_offer"}                          {"ev":"offer","sdp"}
+ *   {"op":"set_remote","type","sdp"}               {"ev":"answer","sdp"} after an offer
+ *   {"op":"candidate","candidate": str|null}       {"ev":"candidate","candidate": str|null,"mid"}
+ *   {"op":"channel","label","ordered"?,            {"ev":"state","state","why"}
+ *        "max_retransmits"?,"negotiated_id"?}      {"ev":"channel","label","id"}  (remote opened)
+ *   {"op":"send","label","text"|"b64"}             {"ev":"open","label","id"}
+ *   {"op":"echo","on":bool}                        {"ev":"message","label","binary","text"|"b64"}
+ *   {"op":"digest","label"}                        {"ev":"digest","label","bytes","messages","sha256"}
+ *   {"op":"blast","label","bytes","chunk"}         {"ev":"blasted","label","bytes","sha256"}
+ *   {"op":"close_channel","label"}                 {"ev":"close","label"}
+ *   {"op":"restart_ice"}                           {"ev":"error","message"}
+ *   {"op":"quit"}
+ *
+ * With "echo" on, every received message is sent back on its channel; with
+ * a digest requested for a channel, its messages are hashed instead of
+ * printed. "blast" sends `bytes` of random data in `chunk`-sized binary
+ * messages with backpressure (bufferedAmount), then reports their hash. */
+#include "echolink/el_peer.h"
+
+#include "base/enc.h"
+#include "base/err.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_CHANNELS 64
+
+typedef struct {
+    el_channel *ch;
+    int digest;
+    EVP_MD_CTX *md;
+    uint64_t bytes, messages;
+    /* blast state */
+    uint64_t blast_left, blast_total;
+    size_t chunk;
+    EVP_MD_CTX *blast_md;
+} chan_state;
+
+typedef struct {
+    GMainLoop *loop;
+    el_peer *pc;
+    int echo;
+    chan_state chans[MAX_CHANNELS];
+    int nchans;
+    GString *line;
+} tool;
+
+static void emit(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (s) {
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+        free(s);
+    }
+}
+
+static void emit_error(const char *msg)
+{
+    emit(json_pack("{s:s, s:s}", "ev", "error", "message", msg));
+}
+
+static chan_state *state_of(tool *t, el_channel *ch)
+{
+    for (int i = 0; i < t->nchans; i++)
+        if (t->chans[i].ch == ch)
+            return &t->chans[i];
+    if (t->nchans == MAX_CHANNELS)
+        return NULL;
+    chan_state *s = &t->chans[t->nchans++];
+    memset(s, 0, sizeof *s);
+    s->ch = ch;
+    return s;
+}
+
+static chan_state *by_label(tool *t, const char *label)
+{
+    for (int i = 0; i < t->nchans; i++)
+        if (!strcmp(el_channel_label(t->chans[i].ch), label))
+            return &t->chans[i];
+    return NULL;
+}
+
+static void hex(const uint8_t *d, size_t n, char *out)
+{
+    el_hex_encode(d, n, out, 2 * n + 1);
+}
+
+static void blast_more(tool *t, chan_state *s)
+{
+    uint8_t *buf = malloc(s->chunk);
+    if (!buf)
+        return;
+    while (s->blast_left > 0 && el_channel_buffered_amount(s->ch) < 4 * 1024 * 1024) {
+        size_t n = s->blast_left < s->chunk ? (size_t)s->blast_left : s->chunk;
+        RAND_bytes(buf, (int)n);
+        int rc = el_channel_send_binary(s->ch, buf, n);
+        if (rc != 0) {
+            emit_error(el_strerror(rc));
+            s->blast_left = 0;
+            break;
+        }
+        EVP_DigestUpdate(s->blast_md, buf, n);
+        s->blast_left -= n;
+    }
+    free(buf);
+    if (s->blast_left == 0 && s->blast_md) {
+        uint8_t d[32];
+        char h[65];
+        EVP_DigestFinal_ex(s->blast_md, d, NULL);
+        EVP_MD_CTX_free(s->blast_md);
+        s->blast_md = NULL;
+        hex(d, 32, h);
+        emit(json_pack("{s:s, s:s, s:I, s:s}", "ev", "blasted", "label", el_channel_label(s->ch),
+                       "bytes", (json_int_t)s->blast_total, "sha256", h));
+    }
+}
+
+static void on_open(el_channel *ch, void *user)
+{
+    emit(json_pack("{s:s, s:s, s:i}", "ev", "open", "label", el_channel_label(ch), "id", el_channel_id(ch)));
+    (void)user;
+}
+
+static void on_message(el_channel *ch, int binary, const uint8_t *data, size_t len, void *user)
+{
+    tool *t = user;
+    chan_state *s = state_of(t, ch);
+    if (s && s->digest) {
+        EVP_DigestUpdate(s->md, data, len);
+        s->bytes += len;
+        s->messages++;
+        return;
+    }
+    if (t->echo) {
+        int rc = binary ? el_channel_send_binary(ch, data, len)
+                        : el_channel_send_text(ch, (const char *)data, len);
+        if (rc != 0)
+            emit_error(el_strerror(rc));
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:b}", "ev", "message", "label", el_channel_label(ch), "binary", binary);
+    if (binary) {
+        size_t cap = EL_B64URL_LEN(len) + 1;
+        char *b = malloc(cap);
+        el_b64url_encode(data, len, b, cap);
+        json_object_set_new(o, "b64", json_string(b));
+        free(b);
+    } else {
+        json_object_set_new(o, "text", json_stringn((const char *)data, len));
+    }
+    emit(o);
+}
+
+static void on_close(el_channel *ch, void *user)
+{
+    (void)user;
+    emit(json_pack("{s:s, s:s}", "ev", "close", "label", el_channel_label(ch)));
+}
+
+static void on_low(el_channel *ch, void *user)
+{
+    tool *t = user;
+    chan_state *s = state_of(t, ch);
+    if (s && s->blast_left)
+        blast_more(t, s);
+}
+
+static const el_channel_callbacks chan_cbs = {on_open, on_message, on_close, on_low};
+
+static void on_candidate(el_peer *pc, const char *cand, const char *mid, void *user)
+{
+    (void)pc;
+    (void)user;
+    emit(json_pack("{s:s, s:s?, s:s}", "ev", "candidate", "candidate", cand, "mid", mid));
+}
+
+static void on_state(el_peer *pc, el_peer_state st, const char *why, void *user)
+{
+    (void)pc;
+    (void)user;
+    emit(json_pack("{s:s, s:s, s:s?}", "ev", "state", "state", el_peer_state_name(st), "why", why));
+}
+
+static void on_channel(el_peer *pc, el_channel *ch, void *user)
+{
+    tool *t = user;
+    (void)pc;
+    state_of(t, ch);
+    el_channel_set_callbacks(ch, &chan_cbs, t);
+    el_channel_set_buffered_low_threshold(ch, 1024 * 1024);
+    emit(json_pack("{s:s, s:s, s:i}", "ev", "channel", "label", el_channel_label(ch), "id", el_channel_id(ch)));
+}
+
+static void handle(tool *t, const char *line)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(line, 0, &jerr);
+    const char *op = json_string_value(json_object_get(o, "op"));
+    char err[256] = "";
+    if (!op) {
+        emit_error("each line must be a JSON object with \"op\"");
+        json_decref(o);
+        return;
+    }
+    if (!strcmp(op, "create_offer")) {
+        char *sdp = el_peer_create_offer(t->pc, err, sizeof err);
+        if (sdp)
+            emit(json_pack("{s:s, s:s}", "ev", "offer", "sdp", sdp));
+        else
+            emit_error(err);
+        free(sdp);
+    } else if (!strcmp(op, "set_remote")) {
+        const char *type = json_string_value(json_object_get(o, "type"));
+        const char *sdp = json_string_value(json_object_get(o, "sdp"));
+        if (el_peer_set_remote_description(t->pc, type, sdp, err, sizeof err) != 0) {
+            emit_error(err);
+        } else if (type && !strcmp(type, "offer")) {
+            char *ans = el_peer_create_answer(t->pc, err, sizeof err);
+            if (ans)
+                emit(json_pack("{s:s, s:s}", "ev", "answer", "sdp", ans));
+            else
+                emit_error(err);
+            free(ans);
+        }
+    } else if (!strcmp(op, "candidate")) {
+        const char *c = json_string_value(json_object_get(o, "candidate"));
+        if (el_peer_add_remote_candidate(t->pc, c, err, sizeof err) != 0)
+            emit_error(err);
+    } else if (!strcmp(op, "channel")) {
+        el_channel_init init = EL_CHANNEL_INIT_DEFAULT;
+        json_t *v;
+        if ((v = json_object_get(o, "ordered")))
+            init.ordered = json_is_true(v);
+        if ((v = json_object_get(o, "max_retransmits")))
+            init.max_retransmits = (int)json_integer_value(v);
+        if ((v = json_object_get(o, "max_lifetime_ms")))
+            init.max_lifetime_ms = (int)json_integer_value(v);
+        if ((v = json_object_get(o, "negotiated_id")))
+            init.negotiated_id = (int)json_integer_value(v);
+        el_channel *ch = el_peer_create_channel(t->pc, json_string_value(json_object_get(o, "label")),
+                                                &init, err, sizeof err);
+        if (!ch) {
+            emit_error(err);
+        } else {
+            state_of(t, ch);
+            el_channel_set_callbacks(ch, &chan_cbs, t);
+            el_channel_set_buffered_low_threshold(ch, 1024 * 1024);
+        }
+    } else if (!strcmp(op, "send") || !strcmp(op, "digest") || !strcmp(op, "blast") ||
+               !strcmp(op, "close_channel")) {
+        const char *label = json_string_value(json_object_get(o, "label"));
+        chan_state *s = label ? by_label(t, label) : NULL;
+        if (!s) {
+            emit_error("no such channel");
+        } else if (!strcmp(op, "send")) {
+            json_t *text = json_object_get(o, "text"), *b64 = json_object_get(o, "b64");
+            int rc;
+            if (json_is_string(text)) {
+                rc = el_channel_send_text(s->ch, json_string_value(text), json_string_length(text));
+            } else {
+                const char *b = json_string_value(b64);
+                size_t n = b ? strlen(b) : 0;
+                uint8_t *buf = malloc(n + 1);
+                ssize_t m = buf ? el_b64url_decode(b ? b : "", n, buf, n + 1) : -1;
+                rc = m < 0 ? EL_ERR_INVALID : el_channel_send_binary(s->ch, buf, (size_t)m);
+                free(buf);
+            }
+            if (rc != 0) {
+                char msg[128];
+                snprintf(msg, sizeof msg, "send failed: %s", el_strerror(rc));
+                emit_error(msg);
+            }
+        } else if (!strcmp(op, "digest")) {
+            if (!s->digest) {
+                s->digest = 1;
+                s->md = EVP_MD_CTX_new();
+                EVP_DigestInit_ex(s->md, EVP_sha256(), NULL);
+            } else {
+                uint8_t d[32];
+                char h[65];
+                EVP_MD_CTX *copy = EVP_MD_CTX_new();
+                EVP_MD_CTX_copy_ex(copy, s->md);
+                EVP_DigestFinal_ex(copy, d, NULL);
+                EVP_MD_CTX_free(copy);
+                hex(d, 32, h);
+                emit(json_pack("{s:s, s:s, s:I, s:I, s:s}", "ev", "digest", "label", label, "bytes",
+                               (json_int_t)s->bytes, "messages", (json_int_t)s->messages, "sha256", h));
+            }
+        } else if (!strcmp(op, "blast")) {
+            s->blast_total = s->blast_left = (uint64_t)json_integer_value(json_object_get(o, "bytes"));
+            s->chunk = (size_t)json_integer_value(json_object_get(o, "chunk"));
+            if (!s->chunk)
+                s->chunk = 16384;
+            s->blast_md = EVP_MD_CTX_new();
+            EVP_DigestInit_ex(s->blast_md, EVP_sha256(), NULL);
+            blast_more(t, s);
+        } else {
+            el_channel_close(s->ch);
+        }
+    } else if (!strcmp(op, "echo")) {
+        t->echo = json_is_true(json_object_get(o, "on"));
+    } else if (!strcmp(op, "restart_ice")) {
+        if (el_peer_restart_ice(t->pc, err, sizeof err) != 0)
+            emit_error(err);
+    } else if (!strcmp(op, "quit")) {
+        g_main_loop_quit(t->loop);
+    } else {
+        emit_error("unknown op");
+    }
+    json_decref(o);
+}
+
+static gboolean on_stdin(GIOChannel *io, GIOCondition cond, gpointer data)
+{
+    tool *t = data;
+    char buf[65536];
+    ssize_t n = read(g_io_channel_unix_get_fd(io), buf, sizeof buf);
+    if (n <= 0 || (cond & (G_IO_HUP | G_IO_ERR))) {
+        if (n <= 0) {
+            g_main_loop_quit(t->loop);
+            return G_SOURCE_REMOVE;
+        }
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] == '\n') {
+            handle(t, t->line->str);
+            g_string_truncate(t->line, 0);
+        } else {
+            g_string_append_c(t->line, buf[i]);
+        }
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+int main(int argc, char **argv)
+{
+    tool t;
+    memset(&t, 0, sizeof t);
+    const char *addrs[2] = {getenv("EL_NETNS_ADDR"), NULL};
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--addr"))
+            addrs[0] = argv[++i];
+    el_peer_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.local_addresses = addrs[0] ? addrs : NULL;
+    el_peer_callbacks cbs = {on_candidate, on_state, on_channel};
+    char err[256];
+    t.loop = g_main_loop_new(NULL, FALSE);
+    t.line = g_string_new(NULL);
+    t.pc = el_peer_new(NULL, &cfg, &cbs, &t, err, sizeof err);
+    if (!t.pc) {
+        fprintf(stderr, "el_peer_tool: %s\n", err);
+        return 1;
+    }
+    GIOChannel *io = g_io_channel_unix_new(0);
+    g_io_add_watch(io, G_IO_IN | G_IO_HUP | G_IO_ERR, on_stdin, &t);
+    emit(json_pack("{s:s}", "ev", "ready"));
+    g_main_loop_run(t.loop);
+    g_io_channel_unref(io);
+    el_peer_free(t.pc);
+    for (int i = 0; i < t.nchans; i++) {
+        EVP_MD_CTX_free(t.chans[i].md);
+        EVP_MD_CTX_free(t.chans[i].blast_md);
+    }
+    g_string_free(t.line, TRUE);
+    g_main_loop_unref(t.loop);
+    return 0;
+}
