@@ -1,4 +1,5 @@
 // login.test.mjs - the challenge / login handshake and session endings
+// (src/server/handlers.c: login, session replacement, login deadline)
 // (docs/PROTOCOL.md §2, §3, §7.1).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
