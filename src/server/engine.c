@@ -157,6 +157,8 @@ static el_conn *conn_new(el_server *srv, el_ipcount *ipc, int engine_only)
 static void free_fire(el_tnode *n)
 {
     el_conn *c = lws_container_of(n, el_conn, n_guard);
+    if (c->dirty)
+        el_engine_flush(c->srv); /* unlinks c (closed: nothing written) */
     el_map_del(c->srv->zombies, c->sid);
     free(c);
 }
@@ -172,6 +174,7 @@ void el_engine_free_zombies(el_server *srv)
 {
     if (!srv->zombies)
         return;
+    srv->dirty = NULL; /* may link zombies */
     el_map_each(srv->zombies, free_zombie, NULL);
     el_map_free(srv->zombies);
     srv->zombies = NULL;
@@ -324,18 +327,113 @@ static void pace_fire(el_tnode *n)
 
 /* ---- sending ---- */
 
+/* In --conformance mode only: see pace_fire. */
+static int paced(const el_conn *c)
+{
+    return c->srv->cfg->conformance && (c->guard_done || c->engine_only);
+}
+
 static void kick(el_conn *c)
 {
     if (c->transport == EL_TR_WS && c->ws) {
-        /* one request per drain: each lws_callback_on_writable() costs an
-         * epoll_ctl round trip in libuv */
-        if (!c->write_requested) {
+        if (c->write_requested)
+            return; /* the writeable callback will drain the queue */
+        if (paced(c)) {
             c->write_requested = 1;
             lws_callback_on_writable(c->ws);
+            return;
+        }
+        /* Written at the end of this loop turn (el_engine_flush), together
+         * with anything else queued for c meanwhile. Asking lws for a
+         * writeable callback instead would cost an epoll_ctl round trip per
+         * packet in libuv and a send() per frame. */
+        if (!c->dirty) {
+            c->dirty = 1;
+            c->dirty_next = c->srv->dirty;
+            c->srv->dirty = c;
         }
     }
     else if (c->transport == EL_TR_POLLING && c->poll)
         lws_callback_on_writable(c->poll);
+}
+
+/* Writes c's queue to its WebSocket while lws has nothing of its own
+ * buffered: one frame as is, or several frames framed here and handed to
+ * lws_write() as raw bytes (LWS_WRITE_HTTP goes straight to
+ * lws_issue_raw() on a WebSocket wsi), so they leave in one send(). lws
+ * keeps whatever the socket did not take and sends it before anything else
+ * (its own control frames included); then a writeable callback resumes
+ * here. Legal outside the writeable callback on lws 4.1 for a plain ws
+ * connection (no extensions, no h2): lws_issue_raw() appends to a pending
+ * remainder instead of writing past it. Returns -1 when the socket failed. */
+static int ws_flush(el_conn *c)
+{
+    static unsigned char scratch[LWS_PRE + 65536];
+    struct lws *wsi = c->ws;
+    while (c->q_head) {
+        if (lws_partial_buffered(wsi)) {
+            c->write_requested = 1;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        el_pkt *p = c->q_head;
+        int n;
+        if (!p->next || p->len + p->next->len + 20 > sizeof scratch - LWS_PRE) {
+            c->q_head = p->next;
+            c->q_bytes -= p->len;
+            n = lws_write(wsi, p->buf + LWS_PRE, p->len, p->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+            free(p);
+        } else {
+            unsigned char *o = scratch + LWS_PRE, *end = scratch + sizeof scratch;
+            while ((p = c->q_head) && (size_t)(end - o) >= p->len + 10) {
+                size_t len = p->len;
+                *o++ = (unsigned char)(0x80 | (p->binary ? 2 : 1)); /* FIN, opcode */
+                if (len < 126) {
+                    *o++ = (unsigned char)len;
+                } else if (len < 65536) {
+                    *o++ = 126;
+                    *o++ = (unsigned char)(len >> 8);
+                    *o++ = (unsigned char)len;
+                } else {
+                    *o++ = 127;
+                    for (int sh = 56; sh >= 0; sh -= 8)
+                        *o++ = (unsigned char)((uint64_t)len >> sh);
+                }
+                memcpy(o, p->buf + LWS_PRE, len);
+                o += len;
+                c->q_head = p->next;
+                c->q_bytes -= len;
+                free(p);
+            }
+            n = lws_write(wsi, scratch + LWS_PRE, (size_t)(o - (scratch + LWS_PRE)), LWS_WRITE_HTTP);
+        }
+        if (!c->q_head)
+            c->q_tail = NULL;
+        if (n < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void el_engine_flush(el_server *srv)
+{
+    el_conn *c;
+    while ((c = srv->dirty)) {
+        srv->dirty = c->dirty_next;
+        c->dirty_next = NULL;
+        c->dirty = 0;
+        if (c->closed || !c->ws || c->transport != EL_TR_WS || c->write_requested)
+            continue;
+        if (paced(c)) {
+            kick(c);
+            continue;
+        }
+        if (ws_flush(c) < 0) {
+            struct lws *wsi = c->ws;
+            el_conn_close(c, "WebSocket write failed", 0);
+            lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        }
+    }
 }
 
 int el_conn_send_pkt(el_conn *c, el_pkt *p)
@@ -884,11 +982,10 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
     }
     if (c->transport != EL_TR_WS)
         return 0;
-    int pace = c->srv->cfg->conformance && (c->guard_done || c->engine_only);
-    /* several frames per callback while the socket takes them */
-    for (int burst = 0; c->q_head && burst < 32; burst++) {
-        if (burst && (pace || lws_send_pipe_choked(wsi)))
-            break;
+    if (!paced(c))
+        return ws_flush(c);
+    /* --conformance: one frame per pace interval */
+    if (c->q_head) {
         el_pkt *p = c->q_head;
         c->q_head = p->next;
         if (!c->q_head)
@@ -900,14 +997,8 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
         if (n < 0)
             return -1;
     }
-    if (c->q_head) {
-        if (pace) {
-            el_tnode_arm(&c->srv->timers, &c->srv->t_pace, &c->n_guard, pace_fire);
-        } else {
-            c->write_requested = 1;
-            lws_callback_on_writable(wsi);
-        }
-    }
+    if (c->q_head)
+        el_tnode_arm(&c->srv->timers, &c->srv->t_pace, &c->n_guard, pace_fire);
     return 0;
 }
 

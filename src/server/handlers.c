@@ -102,11 +102,8 @@ static const char *me(el_conn *c)
 int el_handlers_connect(el_conn *c)
 {
     if (!c->client) {
-        c->client = calloc(1, sizeof *c->client);
-        if (!c->client) {
-            el_conn_close(c, "out of memory", '1');
-            return -1;
-        }
+        memset(&c->client_state, 0, sizeof c->client_state);
+        c->client = &c->client_state;
     }
     el_client *cl = c->client;
     if (cl->logged_in)
@@ -142,7 +139,6 @@ void el_handlers_closed(el_conn *c)
     if (!c || !c->client)
         return;
     logout(c);
-    free(c->client);
     c->client = NULL;
 }
 

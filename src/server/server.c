@@ -243,6 +243,8 @@ static void stop_cb(uv_timer_t *t)
     close_handle((uv_handle_t *)&srv->sig_int);
     close_handle((uv_handle_t *)&srv->purge_timer);
     close_handle((uv_handle_t *)&srv->stop_timer);
+    close_handle((uv_handle_t *)&srv->flush_check);
+    close_handle((uv_handle_t *)&srv->flush_prepare);
     el_timers_close(&srv->timers);
     if (srv->ctx)
         lws_context_destroy(srv->ctx);
@@ -268,6 +270,18 @@ static void purge_cb(uv_timer_t *t)
         EL_INFO("purged %d expired offline envelopes", n);
 }
 
+/* After each turn's I/O callbacks, and before the loop blocks (for what
+ * timers queued): write what the turn queued, one send per session. */
+static void flush_check_cb(uv_check_t *h)
+{
+    el_engine_flush(h->data);
+}
+
+static void flush_prepare_cb(uv_prepare_t *h)
+{
+    el_engine_flush(h->data);
+}
+
 static void signal_cb(uv_signal_t *h, int sig)
 {
     (void)sig;
@@ -290,6 +304,13 @@ int el_server_run(el_server *srv)
     srv->sig_term.data = srv->sig_int.data = srv->stop_timer.data = srv->purge_timer.data = srv;
     uv_timer_start(&srv->purge_timer, purge_cb, 1000, 10 * 60 * 1000);
     uv_unref((uv_handle_t *)&srv->purge_timer);
+    uv_check_init(loop, &srv->flush_check);
+    uv_prepare_init(loop, &srv->flush_prepare);
+    srv->flush_check.data = srv->flush_prepare.data = srv;
+    uv_check_start(&srv->flush_check, flush_check_cb);
+    uv_prepare_start(&srv->flush_prepare, flush_prepare_cb);
+    uv_unref((uv_handle_t *)&srv->flush_check);
+    uv_unref((uv_handle_t *)&srv->flush_prepare);
     uv_signal_start(&srv->sig_term, signal_cb, SIGTERM);
     uv_signal_start(&srv->sig_int, signal_cb, SIGINT);
     srv->handles_live = 1;

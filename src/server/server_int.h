@@ -47,6 +47,18 @@ typedef struct el_pkt {
 
 typedef enum { EL_TR_POLLING = 0, EL_TR_WS = 1 } el_transport;
 
+/* EchoLink state of a connection CONNECTed to "/" (handlers.c, relay.c). */
+struct el_client {
+    int logged_in;
+    int kicked;
+    char peer_id[EL_PEER_ID_CHARS + 1];
+    uint8_t nonce[32];
+    /* the last relay target found allowed, valid while relations_epoch
+     * has not moved: offer, answer and a burst of candidates go to one peer */
+    char relay_ok_to[EL_PEER_ID_CHARS + 1];
+    uint32_t relay_ok_epoch;
+};
+
 /* Per-wsi user data, allocated by lws for each HTTP or WebSocket connection.
  * A keep-alive HTTP connection reuses it for the next request. */
 typedef struct {
@@ -75,11 +87,13 @@ struct el_conn {
     uint8_t probe_reply;  /* answer "3probe" on the probing WebSocket */
     uint8_t write_requested; /* a writeable callback is already asked for */
     uint8_t probe_answered;  /* "3probe" went out on the probing WebSocket */
+    uint8_t dirty;        /* on srv->dirty: the queue is flushed at the end of this loop turn */
     uint32_t nsps;        /* connected Socket.IO namespaces, bit per namespace */
     struct lws *ws;       /* WebSocket transport (open or probing) */
     struct lws *poll;     /* held GET long-poll */
     el_pkt *q_head, *q_tail;
     size_t q_bytes;
+    el_conn *dirty_next;  /* srv->dirty list link */
     int64_t pong_deadline_us;
     el_tnode n_ping;      /* next ping, or the pong deadline */
     el_tnode n_guard;     /* connect / login / kick deadline, pacing; then the deferred free */
@@ -89,19 +103,8 @@ struct el_conn {
     int64_t reject_window_us;
     struct el_ipcount *ipc;
     el_binpend *binpend;  /* BINARY_EVENT awaiting its attachments */
-    el_client *client;    /* EchoLink state, once CONNECTed to "/" */
-};
-
-/* EchoLink state of a connection CONNECTed to "/" (handlers.c, relay.c). */
-struct el_client {
-    int logged_in;
-    int kicked;
-    char peer_id[EL_PEER_ID_CHARS + 1];
-    uint8_t nonce[32];
-    /* the last relay target found allowed, valid while relations_epoch
-     * has not moved: offer, answer and a burst of candidates go to one peer */
-    char relay_ok_to[EL_PEER_ID_CHARS + 1];
-    uint32_t relay_ok_epoch;
+    el_client *client;    /* EchoLink state, once CONNECTed to "/": &client_state, or NULL */
+    el_client client_state; /* inline: one allocation per session, not two */
 };
 
 typedef struct el_ipcount {
@@ -130,6 +133,13 @@ struct el_server {
     uv_signal_t sig_term, sig_int;
     uv_timer_t stop_timer, purge_timer;
     el_timers timers;
+    /* WebSocket sessions with packets queued during this loop turn. Their
+     * queues are written directly, all packets of one session in one send,
+     * from a check handle (after the turn's I/O callbacks) and a prepare
+     * handle (before the loop blocks): no POLLOUT round trip per packet. */
+    el_conn *dirty;
+    uv_check_t flush_check;
+    uv_prepare_t flush_prepare;
     el_tlist t_ping, t_pong, t_connect, t_login, t_grace, t_pace, t_free;
     int handles_live;
 };
@@ -180,6 +190,8 @@ void el_conn_arm_guard(el_conn *c, el_guard which);
 void el_server_close_all(el_server *srv);
 /* Frees closed sessions whose deferred free never ran (teardown only). */
 void el_engine_free_zombies(el_server *srv);
+/* Writes the queues of the sessions on srv->dirty (see el_server). */
+void el_engine_flush(el_server *srv);
 
 /* --- socket.c: Socket.IO --- */
 void el_socket_open(el_conn *c);

@@ -1174,6 +1174,11 @@ static int configure(sq_store *s, const char *path, char *err, size_t errlen)
         "PRAGMA synchronous = NORMAL",
         "PRAGMA foreign_keys = ON",
         "PRAGMA secure_delete = FAST",
+        /* 512 KiB instead of SQLite's 2 MB default: the hot rows (blocks,
+         * contacts, the b-tree interior pages) fit, and at 10k logged-in
+         * users the default cache alone was ~0.2 KB per connection of RSS.
+         * The OS page cache still holds the file. */
+        "PRAGMA cache_size = -512",
     };
     for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++) {
         rc = setup_query(s->db, pragmas[i], NULL, 0);
