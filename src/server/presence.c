@@ -49,12 +49,13 @@ typedef struct {
     el_server *srv;
     char (*ids)[EL_PEER_ID_CHARS + 1];
     size_t n, cap;
+    int unique; /* the source yields no duplicates: skip the O(n) check */
 } peer_set;
 
 static int set_add(const char *peer_id, void *user)
 {
     peer_set *s = user;
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; !s->unique && i < s->n; i++)
         if (!strcmp(s->ids[i], peer_id))
             return 0;
     if (s->n == s->cap) {
@@ -80,6 +81,7 @@ static void visible_online(el_server *srv, const char *me, peer_set *s)
     memset(s, 0, sizeof *s);
     s->srv = srv;
     if (srv->cfg->open_presence) {
+        s->unique = 1; /* map keys */
         el_map_each(srv->peers, set_add_online, s);
     } else {
         el_store_contact_list(srv->store, me, set_add, s, NULL, 0);
