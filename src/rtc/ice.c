@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <nice/agent.h>
 
@@ -276,7 +277,21 @@ static void on_selected_pair(NiceAgent *agent, guint stream, guint component,
                              NiceCandidate *lc, NiceCandidate *rc, gpointer data)
 {
     el_ice *ice = data;
-    if (stream != ice->stream || component != COMPONENT || el_log_threshold < EL_LOG_INFO)
+    if (stream != ice->stream || component != COMPONENT)
+        return;
+    /* A burst of DTLS records (a file, 1000 chat messages) overflows the
+     * kernel's default 208 KiB receive buffer and costs retransmission
+     * stalls: give the selected socket room (capped by net.core.rmem_max
+     * unless we may force it). */
+    GSocket *sock = nice_agent_get_selected_socket(agent, stream, component);
+    if (sock) {
+        int fd = g_socket_get_fd(sock);
+        int size = EL_ICE_RCVBUF;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        g_object_unref(sock);
+    }
+    if (el_log_threshold < EL_LOG_INFO)
         return;
     char la[NICE_ADDRESS_STRING_LEN], ra[NICE_ADDRESS_STRING_LEN];
     nice_address_to_string(&lc->addr, la);

@@ -101,6 +101,7 @@
 
 #define EL_ICE_MAX_PENDING 64     /* remote candidates held for later credentials */
 #define EL_ICE_MAX_LOCAL_ADDRS 16 /* entries of el_ice_config.local_addrs */
+#define EL_ICE_RCVBUF (4 * 1024 * 1024) /* receive buffer of the selected socket */
 #define EL_ICE_MAX_DATAGRAM 65535 /* largest el_ice_send(); keep to the path MTU */
 
 typedef struct el_ice el_ice;

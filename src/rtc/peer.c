@@ -192,6 +192,8 @@ static void open_channel_on_sctp(el_peer *pc, el_channel *ch)
         return;
     }
     ch->sid = sid;
+    if (ch->low_threshold)
+        el_sctp_set_buffered_low(pc->sctp, sid, ch->low_threshold);
 }
 
 /* ---- SCTP ---- */

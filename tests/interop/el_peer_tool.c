@@ -24,6 +24,7 @@
 
 #include "base/enc.h"
 #include "base/err.h"
+#include "base/log.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -349,6 +350,10 @@ int main(int argc, char **argv)
 {
     tool t;
     memset(&t, 0, sizeof t);
+    el_log_level level;
+    const char *lv = getenv("EL_LOG_LEVEL");
+    if (lv && el_log_parse_level(lv, &level) == 0)
+        el_log_set_level(level);
     const char *addrs[2] = {getenv("EL_NETNS_ADDR"), NULL};
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--addr"))
