@@ -44,6 +44,7 @@ fuzz: deps
 
 check-long: deps build build-test
 	scripts/fuzz.sh long
+	scripts/tsan.sh
 	cd build-test && ctest --output-on-failure -L long
 
 clean:
