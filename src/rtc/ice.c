@@ -603,7 +603,6 @@ el_ice *el_ice_new(GMainContext *ctx, int controlling, const el_ice_config *cfg,
 
     ice->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245,
                                      NICE_AGENT_OPTION_ICE_TRICKLE |
-                                         NICE_AGENT_OPTION_REGULAR_NOMINATION |
                                          NICE_AGENT_OPTION_CONSENT_FRESHNESS);
     if (!ice->agent) {
         el_seterr(err, errlen, EL_ERR_NOMEM, "ice: nice_agent_new_full failed");
