@@ -168,7 +168,7 @@ async function wrtcPeer() {
 /* driver */
 
 async function main() {
-  const { PeerTool, killAllPeerTools, NETNS_ADDR, withTimeout } = await import('../tests/js/lib/peertool.mjs');
+  const { PeerTool, killAllPeerTools, NETNS_ADDR, withTimeout, trickleBetween } = await import('../tests/js/lib/peertool.mjs');
   if (!NETNS_ADDR) throw new Error('run through bench/rtc.sh (needs the network namespace of tests/harness/netns.sh)');
   const SETUPS = Number(process.env.BENCH_RTC_SETUPS || 5);
   const MIB = Number(process.env.BENCH_RTC_MIB || 64);
@@ -199,21 +199,12 @@ async function main() {
     return t;
   }
 
+  /* candidates forwarded as a signaling client would; state events dropped */
   function trickle(a, b) {
-    const held = new Map([[a, []], [b, []]]);
-    const ready = new Set();
-    const forward = (to) => (e) => {
-      if (ready.has(to)) to.send({ op: 'candidate', candidate: e.candidate });
-      else held.get(to).push(e.candidate);
-    };
-    a.subscribe('candidate', forward(b));
-    b.subscribe('candidate', forward(a));
+    const remoteSet = trickleBetween(a, b);
     a.subscribe('state', () => {});
     b.subscribe('state', () => {});
-    return (to) => {
-      ready.add(to);
-      for (const c of held.get(to).splice(0)) to.send({ op: 'candidate', candidate: c });
-    };
+    return remoteSet;
   }
 
   const LABELS = ['bulk', 'ping'];

@@ -6,33 +6,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { NETNS_ADDR, killAllPeerTools, startPeerTool, fromB64, toB64 } from '../js/lib/peertool.mjs';
+import {
+  NETNS_ADDR, killAllPeerTools, startPeerTool, fromB64, toB64, trickleBetween,
+} from '../js/lib/peertool.mjs';
 
 const SKIP = NETNS_ADDR ? false : 'not inside a test network namespace (run through tests/harness/netns.sh)';
-
-/** Forwards each side's trickled candidates to the other, holding them
- *  until the receiver has its remote description (as signaling would). */
-function trickle(a, b) {
-  const held = new Map([[a, []], [b, []]]);
-  const ready = new Set();
-  const forward = (to) => (e) => {
-    if (ready.has(to)) to.send({ op: 'candidate', candidate: e.candidate });
-    else held.get(to).push(e.candidate);
-  };
-  a.subscribe('candidate', forward(b));
-  b.subscribe('candidate', forward(a));
-  return (to) => {
-    ready.add(to);
-    for (const c of held.get(to).splice(0)) to.send({ op: 'candidate', candidate: c });
-  };
-}
 
 describe('C to C across two processes', { skip: SKIP }, () => {
   let a, b;
   before(async () => {
     a = await startPeerTool({ name: 'A' });
     b = await startPeerTool({ name: 'B' });
-    const remoteSet = trickle(a, b);
+    const remoteSet = trickleBetween(a, b);
     a.send({ op: 'channel', label: 'chat' });
     for (let i = 0; i < 8; i++) a.send({ op: 'channel', label: `ch${i}`, ordered: i % 2 === 0 });
     a.send({ op: 'create_offer' });

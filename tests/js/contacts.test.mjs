@@ -1,24 +1,12 @@
 // contacts.test.mjs - contact requests, accept / refuse / remove, block
 // (docs/PROTOCOL.md §3.5, §4, §5).
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startServer } from './lib/server.mjs';
-import { connectClient, makeContacts, assertPeerObject, closeAll, strangerPeerId } from './lib/client.mjs';
+import { makeContacts, assertPeerObject, closeAll, strangerPeerId, useServer } from './lib/client.mjs';
 
 describe('contacts', () => {
-  let srv;
-  const clients = [];
-  const client = async (opts = {}) => {
-    const c = await connectClient(srv.url, opts);
-    clients.push(c);
-    return c;
-  };
-  before(async () => { srv = await startServer(); });
-  after(async () => {
-    closeAll(clients);
-    await srv?.cleanup();
-  });
+  const { client } = useServer();
 
   test('a request reaches an online target at once, with the requester\'s peer object', async () => {
     const a = await client({ label: 'A', name: 'Alice' });

@@ -3,23 +3,12 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startServer } from './lib/server.mjs';
-import { connectClient, makeContacts, closeAll, strangerPeerId, id, sleep } from './lib/client.mjs';
+import { connectClient, makeContacts, closeAll, strangerPeerId, id, sleep, useServer } from './lib/client.mjs';
 
 const blob = (text) => id.b64urlEncode(new TextEncoder().encode(text));
 
 describe('offline envelopes', () => {
-  let srv;
-  const clients = [];
-  const client = async (opts) => {
-    const c = await connectClient(srv.url, opts);
-    clients.push(c);
-    return c;
-  };
-  before(async () => { srv = await startServer(); });
-  after(async () => {
-    closeAll(clients);
-    await srv?.cleanup();
-  });
+  const { client } = useServer();
 
   test('sent while the contact is offline, delivered once at login, gone after envelope_ack', async () => {
     const a = await client({ label: 'A' });

@@ -5,7 +5,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startServer } from './lib/server.mjs';
-import { connectClient, makeContacts, makeIdentity, closeAll, id, sleep } from './lib/client.mjs';
+import { connectClient, makeContacts, makeIdentity, closeAll, id, sleep, useServer } from './lib/client.mjs';
 
 async function expectNotLoggedIn(c) {
   const ack = await c.emitAck('get_contacts', {});
@@ -14,18 +14,7 @@ async function expectNotLoggedIn(c) {
 }
 
 describe('login', () => {
-  let srv;
-  const clients = [];
-  const client = async (opts) => {
-    const c = await connectClient(srv.url, opts);
-    clients.push(c);
-    return c;
-  };
-  before(async () => { srv = await startServer(); });
-  after(async () => {
-    closeAll(clients);
-    await srv?.cleanup();
-  });
+  const { client } = useServer();
 
   test('challenge: v 1, 32-byte nonce, sid equal to socket.id', async () => {
     const c = await client({ login: false });

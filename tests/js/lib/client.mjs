@@ -5,7 +5,10 @@
 // every event the server sends, so a test can wait for an event that already
 // arrived (e.g. `online_users`, sent right after the login ack).
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { io } from 'socket.io-client';
+
+import { startServer } from './server.mjs';
 
 import * as id from '../../../web/lib/identity.js';
 
@@ -247,4 +250,24 @@ export function closeAll(...clients) {
 /** A valid-looking peer ID of a user that never logged in. */
 export async function strangerPeerId() {
   return (await makeIdentity()).peerId;
+}
+
+/**
+ * Call inside a describe(): starts an echolinkd before its tests (with
+ * serverOpts, as startServer takes them) and, after them, closes every client
+ * made through fx.client() and stops the server. fx.srv is the server.
+ */
+export function useServer(serverOpts) {
+  const fx = { srv: null, clients: [] };
+  fx.client = async (opts = {}) => {
+    const c = await connectClient(fx.srv.url, opts);
+    fx.clients.push(c);
+    return c;
+  };
+  before(async () => { fx.srv = await startServer(serverOpts); });
+  after(async () => {
+    closeAll(fx.clients);
+    await fx.srv?.cleanup();
+  });
+  return fx;
 }

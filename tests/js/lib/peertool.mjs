@@ -311,3 +311,23 @@ export function killAllPeerTools() {
 /** Bytes <-> the tool's base64url (no padding). */
 export const toB64 = (buf) => Buffer.from(buf).toString('base64url');
 export const fromB64 = (s) => Buffer.from(s || '', 'base64url');
+
+/**
+ * Forwards each tool's trickled candidates to the other, holding them until
+ * the receiver has its remote description (as a signaling client would).
+ * Returns remoteSet(tool): call it right after sending tool its set_remote.
+ */
+export function trickleBetween(a, b) {
+  const held = new Map([[a, []], [b, []]]);
+  const ready = new Set();
+  const forward = (to) => (e) => {
+    if (ready.has(to)) to.send({ op: 'candidate', candidate: e.candidate });
+    else held.get(to).push(e.candidate);
+  };
+  a.subscribe('candidate', forward(b));
+  b.subscribe('candidate', forward(a));
+  return (to) => {
+    ready.add(to);
+    for (const c of held.get(to).splice(0)) to.send({ op: 'candidate', candidate: c });
+  };
+}
