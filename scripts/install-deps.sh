@@ -3,6 +3,8 @@
 # second run installs nothing and takes a second. Run as root (or with sudo).
 #   scripts/install-deps.sh            everything (build, tests, services)
 #   scripts/install-deps.sh --build    only what building and `make run` need
+# Both modes install the npm packages: the web client's browser modules
+# (socket.io-client, @noble/hashes) come from them, copied into web/vendor/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,10 +14,10 @@ BUILD_PKGS=(
   libssl-dev libjansson-dev libjsmn-dev libsqlite3-dev
   libnice-dev libusrsctp-dev libsoup-3.0-dev libglib2.0-dev
   libpq-dev libhiredis-dev libncurses-dev
-  libcmocka-dev
+  libcmocka-dev nodejs
 )
 TEST_PKGS=(
-  nodejs iproute2 nftables procps psmisc curl sqlite3 openssl
+  iproute2 nftables procps psmisc curl sqlite3 openssl
   clang libclang-rt-14-dev
   chromium chromium-driver fonts-liberation
   coturn redis-server postgresql
@@ -51,21 +53,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ $made_policy = 1 ] && $SUDO rm -f $policy
 fi
 
-if [ "$mode" != --build ]; then
-  if ! command -v npm >/dev/null 2>&1; then
-    SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get install -y -qq --no-install-recommends npm
-  fi
-  major=$(node -p 'process.versions.node.split(".")[0]')
-  if [ "$major" -lt 18 ]; then
-    echo "install-deps: Node.js $major is too old; the tests need Node.js 18 or newer" >&2
-    exit 1
-  fi
-  # npm tools pinned by package-lock.json; reinstall only when the lock changed.
-  stamp=node_modules/.echolink-lock-stamp
-  if [ ! -f $stamp ] || ! cmp -s package-lock.json $stamp; then
-    npm ci --no-audit --no-fund --loglevel=error
-    cp package-lock.json $stamp
-  fi
+# nodejs from nodesource bundles npm (and conflicts with Debian's package).
+if ! command -v npm >/dev/null 2>&1; then
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get install -y -qq --no-install-recommends npm
+fi
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 18 ]; then
+  echo "install-deps: Node.js $major is too old; EchoLink needs Node.js 18 or newer" >&2
+  exit 1
+fi
+# npm packages pinned by package-lock.json; reinstall only when the lock changed.
+stamp=node_modules/.echolink-lock-stamp
+if [ ! -f $stamp ] || ! cmp -s package-lock.json $stamp; then
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json $stamp
+fi
+# Browser modules served by echolinkd under /vendor/ (no build step): plain
+# copies of the pinned packages' ES module files, refreshed with the lock.
+vstamp=web/vendor/.echolink-lock-stamp
+if [ ! -f $vstamp ] || ! cmp -s package-lock.json $vstamp; then
+  rm -rf web/vendor
+  mkdir -p web/vendor/noble-hashes
+  cp node_modules/@noble/hashes/esm/*.js web/vendor/noble-hashes/
+  cp package-lock.json $vstamp
 fi
 echo "install-deps: ok"
