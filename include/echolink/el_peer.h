@@ -95,6 +95,11 @@ int el_peer_add_remote_candidate(el_peer *pc, const char *candidate, char *err, 
 /* New ICE credentials; the next el_peer_create_offer carries them. */
 int el_peer_restart_ice(el_peer *pc, char *err, size_t errlen);
 el_peer_state el_peer_get_state(const el_peer *pc);
+/* SHA-256 of our DTLS certificate and of the remote one (the remote's
+ * a=fingerprint, which DTLS has checked against the certificate received once
+ * any channel is open). The E2EE handshake binds both (PROTOCOL.md §9).
+ * Returns 0, or EL_ERR_STATE while the remote description is not set. */
+int el_peer_get_fingerprints(const el_peer *pc, uint8_t local[32], uint8_t remote[32]);
 const char *el_peer_state_name(el_peer_state st);
 el_channel *el_peer_create_channel(el_peer *pc, const char *label, const el_channel_init *init,
                                    char *err, size_t errlen);

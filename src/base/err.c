@@ -18,6 +18,7 @@ const char *el_strerror(int err)
     case EL_ERR_DB: return "database error";
     case EL_ERR_TOO_LARGE: return "too large";
     case EL_ERR_DENIED: return "not permitted";
+    case EL_ERR_STATE: return "not allowed in this state";
     }
     return "unknown error";
 }

@@ -19,6 +19,7 @@ typedef enum {
     EL_ERR_DB = -8,         /* database error */
     EL_ERR_TOO_LARGE = -9,  /* input exceeds a size limit */
     EL_ERR_DENIED = -10,    /* not permitted */
+    EL_ERR_STATE = -11,     /* not allowed in the object's current state */
 } el_err;
 
 const char *el_strerror(int err);

@@ -741,6 +741,15 @@ el_peer_state el_peer_get_state(const el_peer *pc)
     return pc->state;
 }
 
+int el_peer_get_fingerprints(const el_peer *pc, uint8_t local[32], uint8_t remote[32])
+{
+    if (!pc->have_remote_fp)
+        return EL_ERR_STATE;
+    memcpy(local, pc->fingerprint, 32);
+    memcpy(remote, pc->remote_fp, 32);
+    return 0;
+}
+
 el_channel *el_peer_create_channel(el_peer *pc, const char *label, const el_channel_init *init,
                                    char *err, size_t errlen)
 {
