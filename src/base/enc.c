@@ -136,3 +136,27 @@ ssize_t el_hex_encode(const uint8_t *in, size_t n, char *out, size_t outlen)
     out[2 * n] = '\0';
     return (ssize_t)(2 * n);
 }
+
+static int hex_val(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+ssize_t el_hex_decode(const char *in, size_t n, uint8_t *out, size_t outlen)
+{
+    if (n % 2 || outlen < n / 2)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hex_val(in[2 * i]), lo = hex_val(in[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return (ssize_t)(n / 2);
+}

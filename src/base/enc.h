@@ -22,5 +22,7 @@ ssize_t el_b64_encode(const uint8_t *in, size_t n, char *out, size_t outlen);
 ssize_t el_b64_decode(const char *in, size_t n, uint8_t *out, size_t outlen);
 ssize_t el_base32_encode(const uint8_t *in, size_t n, char *out, size_t outlen);
 ssize_t el_hex_encode(const uint8_t *in, size_t n, char *out, size_t outlen);
+/* either case; an odd length is an error */
+ssize_t el_hex_decode(const char *in, size_t n, uint8_t *out, size_t outlen);
 
 #endif

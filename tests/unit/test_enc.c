@@ -75,6 +75,23 @@ static void test_rfc4648_encode(void **state)
     }
 }
 
+static void test_hex_decode(void **state)
+{
+    (void)state;
+    uint8_t out[64];
+    for (size_t i = 0; i < sizeof rfc / sizeof rfc[0]; i++) {
+        size_t n = strlen(rfc[i].plain);
+        assert_int_equal(el_hex_decode(rfc[i].hex, strlen(rfc[i].hex), out, sizeof out), (ssize_t)n);
+        assert_memory_equal(out, rfc[i].plain, n);
+    }
+    assert_int_equal(el_hex_decode("0aFf", 4, out, sizeof out), 2);
+    assert_int_equal(out[0], 0x0a);
+    assert_int_equal(out[1], 0xff);
+    assert_int_equal(el_hex_decode("abc", 3, out, sizeof out), -1);  /* odd */
+    assert_int_equal(el_hex_decode("0g", 2, out, sizeof out), -1);   /* not hex */
+    assert_int_equal(el_hex_decode("0011", 4, out, 1), -1);         /* too small */
+}
+
 static void test_rfc4648_decode(void **state)
 {
     (void)state;
@@ -422,6 +439,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc4648_encode),
         cmocka_unit_test(test_rfc4648_decode),
+        cmocka_unit_test(test_hex_decode),
         cmocka_unit_test(test_alphabet_specific_chars),
         cmocka_unit_test(test_length_macros),
         cmocka_unit_test(test_encode_buffer_sizes),
