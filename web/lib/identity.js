@@ -247,3 +247,31 @@ export async function verifyLogin(bundle, nonceB64, sid, sigB64) {
   if (!sidOk(sid)) return false;
   return edVerify(ik, concat(DOM_LOGIN, nonce, utf8(sid)), sig);
 }
+
+/** The X25519 key pair {privateKey, publicKey, publicRaw} of a raw 32-byte
+ *  private key (used as given, clamped only when used), via PKCS#8. The
+ *  private key is not extractable. For Noise ephemerals in test vectors. */
+export async function x25519FromPrivate(privateKey) {
+  const raw = new Uint8Array(privateKey);
+  if (raw.length !== KEY_LEN) throw new TypeError('X25519 private key must be 32 bytes');
+  const der = concat(X25519_PKCS8, raw);
+  try {
+    // extractable only long enough to read the public half from the JWK
+    const tmp = await subtle.importKey('pkcs8', der, X, true, ['deriveBits']);
+    const publicRaw = b64urlDecode((await subtle.exportKey('jwk', tmp)).x, KEY_LEN);
+    const priv = await subtle.importKey('pkcs8', der, X, false, ['deriveBits']);
+    const pub = await subtle.importKey('raw', publicRaw, X, true, []);
+    return { privateKey: priv, publicKey: pub, publicRaw };
+  } finally {
+    der.fill(0);
+  }
+}
+
+/** True when sig (64 bytes) is ik's (32 raw bytes) Ed25519 signature over
+ *  msg, with the same strict rules as verifyBundle (small-order ik or R
+ *  refused). False for anything bad (never throws). */
+export async function verifySignature(ik, msg, sig) {
+  const k = new Uint8Array(ik), s = new Uint8Array(sig);
+  if (k.length !== KEY_LEN || s.length !== SIG_LEN) return false;
+  return edVerify(k, new Uint8Array(msg), s);
+}
