@@ -804,7 +804,10 @@ export function messageProblem(text) {
       const p = stateProblem(m.state);
       if (p) return p;
       if (!edVerify(ik, groupCanonical(m.state), sig)) return 'signature';
-      if (!m.state.admins.includes(peerIdOf(ik))) return 'group';
+      // an update's signer must be an admin of the *current* state (it may hand
+      // admin over and step down), which needs context: only a creation's
+      // signer is checked against the state it signs
+      if (m.t === 'GROUP_CREATED' && !m.state.admins.includes(peerIdOf(ik))) return 'group';
       if (m.t === 'GROUP_CREATED' && m.state.version !== 1) return 'group';
       return null;
     }
@@ -1194,7 +1197,7 @@ const ABOUT = [
   'all byte lengths counted in UTF-8 after JSON unescaping; every hex field in messages (IDs, sha256) is lowercase; "no control characters"',
   'in FILE_META.name means Unicode category Cc (U+0000-U+001F, U+007F-U+009F); voice requires mime starting with "audio/";',
   'GROUP_UPDATE.change is one string among "add", "remove", "rename", "admins"; for GROUP_CREATED/GROUP_UPDATE the state rules of §11.1,',
-  'the signature (by_ik over the canonical encoding) and peer_id(by_ik) in state.admins are checked, and GROUP_CREATED needs version 1;',
+  'the signature (by_ik over the canonical encoding) is checked, and GROUP_CREATED needs version 1 and peer_id(by_ik) in state.admins;',
   'rules that need the receiver\'s current group state (version = current + 1, signer an admin of the current state, FILE_ACCEPT offset <= size)',
   'are not part of these cases. Unknown t: valid (ignored). stage on invalid cases: syntax (parse/types/bounds), group (§11.1 rules), signature.',
 ].join(' ');
