@@ -25,7 +25,7 @@ esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${EL_FUZZ_BUILD:-$root/build-fuzz}
-targets=(json sio eio sdp dcep)
+targets=(json sio eio sdp dcep msg frame hs)
 
 cc=${CC:-}
 if [[ -z $cc || $cc != *clang* ]]; then
@@ -59,7 +59,7 @@ for t in "${targets[@]}"; do
     mkdir -p "$work"
     dict=()
     case $t in
-    json) dict=(-dict="$root/tests/fuzz/json.dict") ;;
+    json | msg) dict=(-dict="$root/tests/fuzz/json.dict") ;;
     sio | eio) dict=(-dict="$root/tests/fuzz/sio.dict") ;;
     sdp) dict=(-dict="$root/tests/fuzz/sdp.dict") ;;
     esac
