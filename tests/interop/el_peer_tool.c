@@ -16,11 +16,25 @@
  *   {"op":"restart_ice"}                           {"ev":"error","message"}
  *   {"op":"quit"}
  *
+ * E2EE mode (src/client/secure.h), for the encryption tests:
+ *   {"op":"secure","ik_seed_hex","sk_private_hex",  {"ev":"secure_ready","peer_id","ik","sk"}
+ *        "expect","initiator","timeout_ms"?}       {"ev":"secure_failed","code","error"}
+ *   {"op":"ssend","label","text"|"b64"}            {"ev":"plain","label","b64"} (a decrypted
+ *        text = a kind-0x01 message body,                plaintext, kind byte first)
+ *        b64 = a whole plaintext                   {"ev":"sopen","label"} (file channel keyed)
+ *   {"op":"sopen"}  (a new f: channel)             {"ev":"sstats",...counters}
+ *   {"op":"sstats"}
+ * From "secure" on, every channel of the peer belongs to the session; "send"
+ * still writes raw bytes on a channel (to inject forged frames).
+ *
  * With "echo" on, every received message is sent back on its channel; with
  * a digest requested for a channel, its messages are hashed instead of
  * printed. "blast" sends `bytes` of random data in `chunk`-sized binary
  * messages with backpressure (bufferedAmount), then reports their hash. */
 #include "echolink/el_peer.h"
+
+#include "client/secure.h"
+#include "crypto/identity.h"
 
 #include "base/enc.h"
 #include "base/err.h"
@@ -54,6 +68,8 @@ typedef struct {
     chan_state chans[MAX_CHANNELS];
     int nchans;
     GString *line;
+    el_identity *id;
+    el_secure *sec;
 } tool;
 
 static void emit(json_t *o)
@@ -200,9 +216,159 @@ static void on_channel(el_peer *pc, el_channel *ch, void *user)
     tool *t = user;
     (void)pc;
     state_of(t, ch);
-    el_channel_set_callbacks(ch, &chan_cbs, t);
+    if (t->sec)
+        el_secure_add_channel(t->sec, ch);
+    else
+        el_channel_set_callbacks(ch, &chan_cbs, t);
     el_channel_set_buffered_low_threshold(ch, 1024 * 1024);
     emit(json_pack("{s:s, s:s, s:i}", "ev", "channel", "label", el_channel_label(ch), "id", el_channel_id(ch)));
+}
+
+/* ---- E2EE mode ---------------------------------------------------------- */
+
+static void emit_b64(const char *ev, const char *label, const uint8_t *d, size_t n)
+{
+    size_t cap = EL_B64URL_LEN(n) + 1;
+    char *b = malloc(cap);
+    if (!b)
+        return;
+    el_b64url_encode(d, n, b, cap);
+    emit(json_pack("{s:s, s:s, s:s}", "ev", ev, "label", label, "b64", b));
+    free(b);
+}
+
+static void sec_ready(el_secure *s, void *user)
+{
+    (void)user;
+    char ik[EL_ID_KEY_B64_SIZE], sk[EL_ID_KEY_B64_SIZE], sig[EL_ID_SIG_B64_SIZE];
+    el_id_bundle_to_b64(el_secure_remote_bundle(s), ik, sk, sig);
+    emit(json_pack("{s:s, s:s, s:s, s:s}", "ev", "secure_ready", "peer_id", el_secure_remote_peer_id(s),
+                   "ik", ik, "sk", sk));
+}
+
+static void sec_failed(el_secure *s, el_hs_fail why, const char *error, void *user)
+{
+    (void)s;
+    (void)user;
+    emit(json_pack("{s:s, s:i, s:s}", "ev", "secure_failed", "code", (int)why, "error", error));
+}
+
+static void sec_open(el_secure *s, el_channel *ch, void *user)
+{
+    (void)s;
+    (void)user;
+    emit(json_pack("{s:s, s:s}", "ev", "sopen", "label", el_channel_label(ch)));
+}
+
+static void sec_plain(el_secure *s, el_channel *ch, const uint8_t *pt, size_t len, void *user)
+{
+    (void)s;
+    (void)user;
+    emit_b64("plain", el_channel_label(ch), pt, len);
+}
+
+static void sec_close(el_secure *s, el_channel *ch, void *user)
+{
+    on_close(ch, user);
+    (void)s;
+}
+
+static const el_secure_callbacks sec_cbs = {sec_ready, sec_failed, sec_open, sec_plain, sec_close, NULL};
+
+static int seed_from_hex(json_t *o, const char *key, uint8_t out[32])
+{
+    const char *h = json_string_value(json_object_get(o, key));
+    return h && strlen(h) == 64 && el_hex_decode(h, 64, out, 32) == 32 ? 0 : -1;
+}
+
+static void op_secure(tool *t, json_t *o)
+{
+    uint8_t seed[32], skp[32];
+    char err[256];
+    const char *expect = json_string_value(json_object_get(o, "expect"));
+    if (t->sec || seed_from_hex(o, "ik_seed_hex", seed) || seed_from_hex(o, "sk_private_hex", skp)) {
+        emit_error("secure: needs ik_seed_hex, sk_private_hex (64 hex each), once");
+        return;
+    }
+    int rc = el_identity_new(&t->id, seed, skp, err, sizeof err);
+    OPENSSL_cleanse(seed, sizeof seed);
+    OPENSSL_cleanse(skp, sizeof skp);
+    if (rc != 0) {
+        emit_error(err);
+        return;
+    }
+    t->sec = el_secure_new(NULL, t->pc, t->id, expect, json_is_true(json_object_get(o, "initiator")),
+                           &sec_cbs, t, err, sizeof err);
+    if (!t->sec) {
+        emit_error(err);
+        return;
+    }
+    json_int_t ms = json_integer_value(json_object_get(o, "timeout_ms"));
+    if (ms > 0)
+        el_secure_set_timeout(t->sec, (unsigned)ms);
+    for (int i = 0; i < t->nchans; i++)
+        el_secure_add_channel(t->sec, t->chans[i].ch);
+}
+
+static void op_ssend(tool *t, json_t *o)
+{
+    const char *label = json_string_value(json_object_get(o, "label"));
+    chan_state *s = label ? by_label(t, label) : NULL;
+    json_t *text = json_object_get(o, "text");
+    const char *b = json_string_value(json_object_get(o, "b64"));
+    size_t n = json_is_string(text) ? json_string_length(text) + 1 : b ? strlen(b) + 1 : 0;
+    uint8_t *pt = malloc(n + 1);
+    ssize_t len = -1;
+    if (!s || !t->sec || !pt || !n) {
+        free(pt);
+        emit_error("ssend: no such channel, no session or nothing to send");
+        return;
+    }
+    if (json_is_string(text)) {
+        pt[0] = 0x01;
+        memcpy(pt + 1, json_string_value(text), n - 1);
+        len = (ssize_t)n;
+    } else {
+        len = el_b64url_decode(b, n - 1, pt, n);
+    }
+    int rc = len < 0 ? EL_ERR_INVALID : el_secure_send(t->sec, s->ch, pt, (size_t)len);
+    free(pt);
+    if (rc != 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "ssend failed: %s", el_strerror(rc));
+        emit_error(msg);
+    }
+}
+
+static int handle_secure(tool *t, const char *op, json_t *o)
+{
+    char err[256];
+    if (!strcmp(op, "secure")) {
+        op_secure(t, o);
+    } else if (!strcmp(op, "ssend")) {
+        op_ssend(t, o);
+    } else if (!strcmp(op, "sopen")) {
+        el_channel *ch = t->sec ? el_secure_open_channel(t->sec, err, sizeof err) : NULL;
+        if (!ch)
+            emit_error(t->sec ? err : "no session");
+        else
+            state_of(t, ch);
+    } else if (!strcmp(op, "sstats")) {
+        el_secure_stats st;
+        if (!t->sec) {
+            emit_error("no session");
+            return 1;
+        }
+        el_secure_get_stats(t->sec, &st);
+        emit(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ev", "sstats",
+                       "truncated", (json_int_t)st.frames.truncated, "replay", (json_int_t)st.frames.replay,
+                       "reorder", (json_int_t)st.frames.reorder, "auth", (json_int_t)st.frames.auth,
+                       "bad_label", (json_int_t)st.bad_label, "early", (json_int_t)st.early,
+                       "text", (json_int_t)st.text));
+    } else {
+        return 0;
+    }
+    return 1;
 }
 
 static void handle(tool *t, const char *line)
@@ -255,6 +421,9 @@ static void handle(tool *t, const char *line)
                                                 &init, err, sizeof err);
         if (!ch) {
             emit_error(err);
+        } else if (t->sec) {
+            state_of(t, ch);
+            el_secure_add_channel(t->sec, ch);
         } else {
             state_of(t, ch);
             el_channel_set_callbacks(ch, &chan_cbs, t);
@@ -316,6 +485,8 @@ static void handle(tool *t, const char *line)
     } else if (!strcmp(op, "restart_ice")) {
         if (el_peer_restart_ice(t->pc, err, sizeof err) != 0)
             emit_error(err);
+    } else if (!strncmp(op, "s", 1) && handle_secure(t, op, o)) {
+        /* handled */
     } else if (!strcmp(op, "quit")) {
         g_main_loop_quit(t->loop);
     } else {
@@ -375,7 +546,9 @@ int main(int argc, char **argv)
     emit(json_pack("{s:s}", "ev", "ready"));
     g_main_loop_run(t.loop);
     g_io_channel_unref(io);
+    el_secure_free(t.sec);
     el_peer_free(t.pc);
+    el_identity_free(t.id);
     for (int i = 0; i < t.nchans; i++) {
         EVP_MD_CTX_free(t.chans[i].md);
         EVP_MD_CTX_free(t.chans[i].blast_md);
