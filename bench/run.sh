@@ -142,5 +142,6 @@ if [ -n "${BENCH_JSON:-}" ]; then
     node -e 'const f=require("fs");const o={};for(const p of process.argv.slice(2)){o[p.split("/").pop().replace(".json","")]=JSON.parse(f.readFileSync(p,"utf8"))}console.log(JSON.stringify(o,null,1))' \
         "$TMP/ours-mem.json" "$TMP/ref-mem.json" "$TMP/ours-relay.json" "$TMP/ref-relay.json" >"$BENCH_JSON"
 fi
+bench/e2ee.sh || echo "bench: bench/e2ee.sh failed" >&2
 bench/rtc.sh || echo "bench: bench/rtc.sh (WebRTC data channels) failed or was skipped (needs root and ip netns)" >&2
 echo "bench: done in $(($(date +%s) - start)) s" >&2
