@@ -33,7 +33,7 @@ struct el_hs {
     el_hs_role role;
     hs_state st;
     el_noise *noise;
-    EVP_PKEY *ik;             /* our Ed25519 identity key, to sign hs_sig */
+    const el_identity *id;    /* ours (borrowed), signs hs_sig */
     el_id_bundle self;        /* our bundle: ik and sk_sig go in the payload */
     char expected[EL_PEER_ID_LEN + 1];
     el_id_bundle remote;      /* valid when st == ST_DONE */
@@ -113,87 +113,13 @@ static int peer_aborted(el_hs *hs, uint8_t reason)
 
 /* ---- Ed25519 ---------------------------------------------------------- */
 
-/* The same strictness as identity.c's verifier (§2): small-order public
- * keys and R values are refused (OpenSSL accepts them). identity.h exports
- * no verifier for arbitrary messages, so the check is repeated here; sk_sig
- * itself goes through el_id_bundle_verify. */
-static const uint8_t small_order_y[][32] = {
-    {0},
-    {1},
-    {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
-     0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
-    {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
-     0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
-    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
-    {0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
-    {0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
-};
-
-static int small_order(const uint8_t pt[32])
-{
-    for (size_t i = 0; i < sizeof small_order_y / sizeof small_order_y[0]; i++)
-        if (memcmp(pt, small_order_y[i], 31) == 0 && (pt[31] & 0x7f) == small_order_y[i][31])
-            return 1;
-    return 0;
-}
-
-static int ed25519_verify(const uint8_t pub[32], const uint8_t *msg, size_t len, const uint8_t sig[64])
-{
-    int rc = EL_ERR_CRYPTO;
-    EVP_MD_CTX *ctx = NULL;
-    EVP_PKEY *pk = NULL;
-    if (small_order(pub) || small_order(sig))
-        return EL_ERR_CRYPTO;
-    pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
-    ctx = EVP_MD_CTX_new();
-    if (pk && ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
-        EVP_DigestVerify(ctx, sig, 64, msg, len) == 1)
-        rc = EL_OK;
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(pk);
-    return rc;
-}
-
-static int ed25519_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[64])
-{
-    int rc = EL_ERR_CRYPTO;
-    size_t siglen = 64;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 &&
-        EVP_DigestSign(ctx, sig, &siglen, msg, len) == 1 && siglen == 64)
-        rc = EL_OK;
-    EVP_MD_CTX_free(ctx);
-    return rc;
-}
-
 /* ---- construction ----------------------------------------------------- */
-
-/* Our Ed25519 key from its seed and its known public key: importing both
- * skips the scalar multiplication that deriving the public key costs. The
- * public key is the identity's own (derived by el_identity_new), so it
- * matches the seed. */
-static int load_ed25519(const uint8_t seed[KEYLEN], const uint8_t pub[KEYLEN], EVP_PKEY **key)
-{
-    OSSL_PARAM params[3];
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "ED25519", NULL);
-    int ok;
-    *key = NULL;
-    params[0] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, (void *)seed, KEYLEN);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pub, KEYLEN);
-    params[2] = OSSL_PARAM_construct_end();
-    ok = ctx && EVP_PKEY_fromdata_init(ctx) == 1 && EVP_PKEY_fromdata(ctx, key, EVP_PKEY_KEYPAIR, params) == 1;
-    EVP_PKEY_CTX_free(ctx);
-    return ok ? EL_OK : EL_ERR_CRYPTO;
-}
 
 int el_hs_new(el_hs **out, el_hs_role role, const el_identity *self, const char *expected_peer_id,
               const uint8_t fp_initiator[32], const uint8_t fp_responder[32])
 {
     uint8_t prologue[PROLOGUE_LEN];
-    uint8_t seed[KEYLEN], skp[KEYLEN];
+    uint8_t skp[KEYLEN];
     el_hs *hs;
     int rc;
 
@@ -216,15 +142,11 @@ int el_hs_new(el_hs **out, el_hs_role role, const el_identity *self, const char 
     memcpy(prologue + sizeof dom_noise, fp_initiator, KEYLEN);
     memcpy(prologue + sizeof dom_noise + KEYLEN, fp_responder, KEYLEN);
 
-    rc = el_identity_ik_seed(self, seed);
-    if (!rc)
-        rc = load_ed25519(seed, hs->self.ik, &hs->ik);
-    if (!rc)
-        rc = el_identity_sk_private(self, skp);
+    hs->id = self;
+    rc = el_identity_sk_private(self, skp);
     if (!rc)
         rc = el_noise_new(&hs->noise, EL_NOISE_XX, role == EL_HS_INITIATOR, prologue, sizeof prologue,
                           skp, hs->self.sk, NULL);
-    OPENSSL_cleanse(seed, sizeof seed);
     OPENSSL_cleanse(skp, sizeof skp);
     if (rc) {
         el_hs_free(hs);
@@ -272,7 +194,7 @@ static el_hs_fail write_identity_msg(el_hs *hs, uint8_t type, uint8_t *out, size
     memcpy(payload + 32, hs->self.sk_sig, 64);
     memcpy(signed_msg, dom_handshake, sizeof dom_handshake);
     memcpy(signed_msg + sizeof dom_handshake, el_noise_hash(hs->noise), KEYLEN);
-    if (ed25519_sign(hs->ik, signed_msg, sizeof signed_msg, payload + 96) != EL_OK)
+    if (el_identity_sign(hs->id, signed_msg, sizeof signed_msg, payload + 96) != EL_OK)
         return EL_HS_FAIL_MALFORMED;
     rc = el_noise_write_payload(hs->noise, payload, sizeof payload, out + 1 + tl, cap - 1 - tl, &pl);
     if (rc)
@@ -307,7 +229,7 @@ static el_hs_fail read_identity_msg(el_hs *hs, const uint8_t *body, size_t len)
     memcpy(b.sk, el_noise_remote_static(hs->noise), 32);
     memcpy(b.sk_sig, payload + 32, 64);
     if (el_id_bundle_verify(&b) != EL_OK ||
-        ed25519_verify(b.ik, signed_msg, sizeof signed_msg, payload + 96) != EL_OK)
+        el_id_verify(b.ik, signed_msg, sizeof signed_msg, payload + 96) != EL_OK)
         return EL_HS_FAIL_SIGNATURE;
     if (el_id_peer_id(b.ik, pid) != EL_OK)
         return EL_HS_FAIL_MALFORMED;
@@ -554,7 +476,6 @@ void el_hs_free(el_hs *hs)
     if (!hs)
         return;
     el_noise_free(hs->noise);
-    EVP_PKEY_free(hs->ik);
     OPENSSL_cleanse(hs, sizeof *hs);
     free(hs);
 }

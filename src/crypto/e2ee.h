@@ -74,8 +74,8 @@ typedef enum {
 
 typedef struct el_hs el_hs;
 
-/* A handshake for one connection. `self` is only read during the call (its
- * keys are copied into the handshake; it may be freed afterwards).
+/* A handshake for one connection. `self` is borrowed: it signs hs_sig when
+ * our payload is written, so it must outlive the handshake.
  * `expected_peer_id` is the peer the connection was made for (signaling
  * from/to); fp_initiator/fp_responder the two 32-byte DTLS certificate
  * fingerprints as this side sees them. EL_OK, EL_ERR_INVALID (NULL, a

@@ -430,3 +430,19 @@ int el_identity_ik_seed(const el_identity *id, uint8_t out[EL_ID_KEY_LEN])
     }
     return raw_private(id->ik, out);
 }
+
+int el_id_verify(const uint8_t ik[EL_ID_KEY_LEN], const uint8_t *msg, size_t len,
+                 const uint8_t sig[EL_ID_SIG_LEN])
+{
+    if (!ik || (!msg && len) || !sig)
+        return EL_ERR_CRYPTO;
+    return ed25519_verify(ik, msg, len, sig);
+}
+
+int el_identity_sign(const el_identity *id, const uint8_t *msg, size_t len,
+                     uint8_t sig[EL_ID_SIG_LEN])
+{
+    if (!id || (!msg && len) || !sig)
+        return EL_ERR_INVALID;
+    return ed25519_sign(id->ik, msg, len, sig);
+}

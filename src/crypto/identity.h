@@ -130,6 +130,18 @@ int el_identity_sign_login(const el_identity *id, const uint8_t nonce[EL_ID_NONC
 int el_identity_sign_login_b64(const el_identity *id, const uint8_t nonce[EL_ID_NONCE_LEN],
                                const char *sid, char sig_b64[EL_ID_SIG_B64_SIZE]);
 
+/* Verifies an Ed25519 signature by `ik` over any message with the same
+ * strictness as the bundle and login checks (S < L, no small-order key or
+ * R). EL_OK or EL_ERR_CRYPTO (also for NULL arguments). */
+int el_id_verify(const uint8_t ik[EL_ID_KEY_LEN], const uint8_t *msg, size_t len,
+                 const uint8_t sig[EL_ID_SIG_LEN]);
+
+/* Signs any message with the identity key (callers domain-separate their
+ * messages with a "echolink-v1-..." label). EL_OK, EL_ERR_INVALID for NULL
+ * arguments, EL_ERR_CRYPTO when signing fails. */
+int el_identity_sign(const el_identity *id, const uint8_t *msg, size_t len,
+                     uint8_t sig[EL_ID_SIG_LEN]);
+
 /* Copy out secret key material (for E2EE key agreement and for saving the
  * identity). The caller owns the copy and must OPENSSL_cleanse it after use.
  * Return EL_OK, or EL_ERR_INVALID / EL_ERR_CRYPTO with `out` zeroed. */

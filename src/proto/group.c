@@ -152,93 +152,6 @@ int el_group_canonical(const el_group_state *s, uint8_t out[EL_GROUP_CANONICAL_M
 
 /* ---- Ed25519 -------------------------------------------------------------- */
 
-/* The same strictness as §2 / identity.c: OpenSSL verifies cofactorless and
- * accepts small-order points, with which (R = identity, S = 0) signs every
- * message under the identity key. identity.h exports no general-purpose
- * verify, so the blocklist (y of the points of order 1, 2, 4, 8, with the
- * non-canonical spellings; libsodium's list) is repeated here. It must stay
- * equal to identity.c's; test_group checks that a small-order by_ik and R
- * are refused. */
-static const uint8_t small_order_y[][EL_ID_KEY_LEN] = {
-    {0},
-    {1},
-    {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
-     0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
-    {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
-     0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
-    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
-    {0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
-    {0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
-};
-
-static int small_order(const uint8_t pt[EL_ID_KEY_LEN])
-{
-    for (size_t i = 0; i < sizeof small_order_y / sizeof small_order_y[0]; i++) {
-        if (memcmp(pt, small_order_y[i], EL_ID_KEY_LEN - 1) == 0 &&
-            (pt[EL_ID_KEY_LEN - 1] & 0x7f) == small_order_y[i][EL_ID_KEY_LEN - 1])
-            return 1;
-    }
-    return 0;
-}
-
-static int ed25519_verify(const uint8_t pub[EL_ID_KEY_LEN], const uint8_t *msg, size_t len,
-                          const uint8_t sig[EL_ID_SIG_LEN])
-{
-    int rc = EL_ERR_CRYPTO;
-    EVP_MD_CTX *ctx = NULL;
-    EVP_PKEY *pk = NULL;
-    if (small_order(pub) || small_order(sig))
-        return EL_ERR_CRYPTO;
-    pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, EL_ID_KEY_LEN);
-    if (!pk)
-        goto out;
-    ctx = EVP_MD_CTX_new();
-    if (!ctx)
-        goto out;
-    if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) != 1)
-        goto out;
-    if (EVP_DigestVerify(ctx, sig, EL_ID_SIG_LEN, msg, len) == 1)
-        rc = EL_OK;
-out:
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(pk);
-    return rc;
-}
-
-/* Signs with the identity's ik. identity.h offers no general-purpose sign,
- * so the seed is copied out (the documented way), loaded into a key object
- * for this one signature, and cleansed. */
-static int ed25519_sign_with(const el_identity *id, const uint8_t *msg, size_t len,
-                             uint8_t sig[EL_ID_SIG_LEN])
-{
-    uint8_t seed[EL_ID_KEY_LEN];
-    EVP_PKEY *key = NULL;
-    EVP_MD_CTX *ctx = NULL;
-    size_t siglen = EL_ID_SIG_LEN;
-    int rc = el_identity_ik_seed(id, seed);
-    if (rc)
-        goto out;
-    rc = EL_ERR_CRYPTO;
-    key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof seed);
-    if (!key)
-        goto out;
-    ctx = EVP_MD_CTX_new();
-    if (!ctx)
-        goto out;
-    if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1)
-        goto out;
-    if (EVP_DigestSign(ctx, sig, &siglen, msg, len) != 1 || siglen != EL_ID_SIG_LEN)
-        goto out;
-    rc = EL_OK;
-out:
-    OPENSSL_cleanse(seed, sizeof seed);
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(key); /* clears the private key buffer */
-    return rc;
-}
 
 /* ---- sign, verify, rules -------------------------------------------------- */
 
@@ -255,7 +168,7 @@ int el_group_sign(const el_identity *id, const el_group_state *s, el_group_signe
     if (&out->state != s) /* signing in place is fine */
         out->state = *s;
     memcpy(out->by_ik, el_identity_bundle(id)->ik, EL_ID_KEY_LEN);
-    rc = ed25519_sign_with(id, msg, len, out->sig);
+    rc = el_identity_sign(id, msg, len, out->sig);
     if (rc)
         return el_seterr(err, errlen, rc, "cannot sign the group state");
     return EL_OK;
@@ -270,7 +183,7 @@ int el_group_verify(const el_group_signed *g, char *err, size_t errlen)
     int rc = el_group_canonical(&g->state, msg, &len, err, errlen);
     if (rc)
         return rc;
-    if (ed25519_verify(g->by_ik, msg, len, g->sig) != EL_OK)
+    if (el_id_verify(g->by_ik, msg, len, g->sig) != EL_OK)
         return el_seterr(err, errlen, EL_ERR_CRYPTO, "sig: does not verify by by_ik over the state");
     return EL_OK;
 }
