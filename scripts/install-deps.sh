@@ -76,6 +76,8 @@ if [ ! -f $vstamp ] || ! cmp -s package-lock.json $vstamp; then
   rm -rf web/vendor
   mkdir -p web/vendor/noble-hashes
   cp node_modules/@noble/hashes/esm/*.js web/vendor/noble-hashes/
+  # browsers have no node_modules: the package's self-imports become relative
+  sed -i "s#from '@noble/hashes/\([a-z0-9-]*\)'#from './\1.js'#" web/vendor/noble-hashes/*.js
   cp package-lock.json $vstamp
 fi
 echo "install-deps: ok"

@@ -172,6 +172,21 @@ describe('E2EE: C session <-> web/lib in headless Chromium', { skip: SKIP }, () 
     });
   }
 
+  it('backup (scrypt from web/vendor) and safety numbers work in the page, as in the vectors', async () => {
+    const v = JSON.parse(readFileSync(path.join(SOURCE_DIR, 'tests/vectors/e2ee.json'), 'utf8'));
+    const b = v.backup.find((x) => x.identity === 'alice');
+    const s = v.safety.find((x) => x.a === 'alice' && x.b === 'bob');
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    open.push({ context, tool: { quit: async () => {}, kill() {} } });
+    await page.goto(`${base}/e2ee.html`);
+    await page.waitForFunction(() => window.EL !== undefined);
+    const got = await page.evaluate(([j, pw, a, bb]) => window.EL.backupAndSafety(j, pw, a, bb),
+      [b.json, b.passphrase, ALICE.ik, BOB.ik]);
+    assert.equal(got.peerId, ALICE.peer_id);
+    assert.equal(got.safety, s.number);
+  });
+
   it('the page refuses a C peer that is not the one it expects', async () => {
     const { tool, q } = await pair('initiator', BOB, ALICE, { pageExpects: CAROL.peer_id });
     const fp = await q.waitFor('secure_failed', () => true, 20000);

@@ -113,4 +113,11 @@ window.EL = {
     chat.send(await ciphers.tx.seal(pt));
   },
   close() { if (pc) pc.close(); },
+  // the other browser modules load and agree with the vectors in a page too
+  async backupAndSafety(backupJson, passphrase, ikA, ikB) {
+    const { importIdentity } = await import('/lib/backup.js');
+    const { safetyNumber } = await import('/lib/safety.js');
+    const restored = await importIdentity(backupJson, passphrase);
+    return { peerId: await peerIdOf(restored), safety: await safetyNumber(ikA, undefined, ikB, undefined) };
+  },
 };
