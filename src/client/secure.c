@@ -15,6 +15,14 @@
 #define CHAT_LABEL "chat"
 #define EL_HS_ABORT_TYPE 0x04  /* §9.1 */
 
+#define HELD_MAX_BYTES (4u << 20) /* chat kept while a key change is pending */
+
+typedef struct held_msg {
+    struct held_msg *next;
+    size_t len;
+    uint8_t data[];
+} held_msg;
+
 typedef struct sec_chan {
     el_channel *ch;
     el_secure *s;
@@ -35,6 +43,11 @@ struct el_secure {
 
     el_hs *hs;
     int ready, failed;
+    el_trust *trust;
+    el_trust_state trust_state;
+    int held;           /* handshake done, key change pending the user */
+    held_msg *held_head, *held_tail;
+    size_t held_bytes;
     GSource *timer;
     unsigned timeout_ms;
     sec_chan *chans;
@@ -182,20 +195,76 @@ static void open_keyed(el_secure *s, sec_chan *c)
         s->cb.on_channel_open(s, c->ch, s->user);
 }
 
+/* §10.2: a changed bundle holds the session until the user decides. */
+static int check_trust(el_secure *s)
+{
+    char err[160];
+    el_trust_entry pin;
+    if (!s->trust)
+        return 0;
+    if (el_trust_check(s->trust, s->expect, el_hs_remote_bundle(s->hs), &s->trust_state, err,
+                       sizeof err) != 0) {
+        EL_ERROR("e2ee: trust store: %s", err);
+        return -1;
+    }
+    if (s->trust_state != EL_TRUST_CHANGED)
+        return 0;
+    EL_WARN("e2ee: KEY CHANGE: %s presents a different key bundle than the one pinned; "
+            "nothing is sent until the user accepts it (compare safety numbers)", s->expect);
+    s->held = 1;
+    if (s->cb.on_key_changed &&
+        el_trust_get(s->trust, s->expect, &pin, err, sizeof err) == 0)
+        s->cb.on_key_changed(s, &pin.pinned, el_hs_remote_bundle(s->hs), s->user);
+    return 1;
+}
+
+static void fail_local(el_secure *s, const char *why)
+{
+    s->failed = 1;
+    s->held = 0;
+    if (s->cb.on_failed)
+        s->cb.on_failed(s, EL_HS_FAIL_MALFORMED, why, s->user);
+}
+
+/* Delivers what arrived on chat while a key change was pending. */
+static void release_held(el_secure *s)
+{
+    sec_chan *chat = chat_chan(s);
+    held_msg *m = s->held_head;
+    s->held_head = s->held_tail = NULL;
+    s->held_bytes = 0;
+    while (m) {
+        held_msg *next = m->next;
+        if (s->ready && s->cb.on_plaintext)
+            s->cb.on_plaintext(s, chat->ch, m->data, m->len, s->user);
+        OPENSSL_cleanse(m->data, m->len);
+        free(m);
+        m = next;
+    }
+}
+
+/* The handshake is done: key chat (the peer may already be sending), then
+ * the trust decision, then the application. Called again by
+ * el_secure_accept_key_change. */
 static void become_ready(el_secure *s)
 {
     stop_timer(s);
     sec_chan *chat = chat_chan(s);
-    if (!chat || key_channel(s, chat) != 0) {
-        s->failed = 1;
-        if (s->cb.on_failed)
-            s->cb.on_failed(s, EL_HS_FAIL_MALFORMED, "cannot key the chat channel", s->user);
+    if (!chat || (!chat->rx && key_channel(s, chat) != 0)) {
+        fail_local(s, "cannot key the chat channel");
         return;
     }
+    int t = s->held ? 0 : check_trust(s);
+    if (t < 0)
+        fail_local(s, "trust store error");
+    if (t != 0)
+        return;
+    s->held = 0;
     s->ready = 1;
     EL_INFO("e2ee: session with %s established", el_secure_remote_peer_id(s));
     if (s->cb.on_ready)
         s->cb.on_ready(s, s->user);
+    release_held(s);
     for (sec_chan *c = s->chans; c && s->ready; c = c->next)
         if (c->pending) {
             c->pending = 0;
@@ -285,6 +354,31 @@ static void late_abort(el_secure *s, uint8_t reason)
         s->cb.on_failed(s, EL_HS_FAIL_ABORTED, text, s->user);
 }
 
+/* While the user decides on a key change, chat frames are opened (so the
+ * counters stay in step with the sender) and kept, not delivered. */
+static void hold_input(el_secure *s, sec_chan *c, const uint8_t *data, size_t len)
+{
+    size_t n = 0;
+    if (!c->rx || ensure_scratch(s, len) != 0 ||
+        el_fcipher_open(c->rx, data, len, s->scratch, s->scratch_cap, &n) != 0)
+        return;
+    held_msg *m = s->held_bytes + n <= HELD_MAX_BYTES ? malloc(sizeof *m + n) : NULL;
+    if (!m) {
+        s->stats.early++;
+        EL_WARN("e2ee: dropping a message from %s: key change still pending", s->expect);
+        return;
+    }
+    m->next = NULL;
+    m->len = n;
+    memcpy(m->data, s->scratch, n);
+    if (s->held_tail)
+        s->held_tail->next = m;
+    else
+        s->held_head = m;
+    s->held_tail = m;
+    s->held_bytes += n;
+}
+
 /* ---- channel callbacks ---------------------------------------------------- */
 
 static void sc_open(el_channel *ch, void *user)
@@ -317,6 +411,10 @@ static void sc_message(el_channel *ch, int binary, const uint8_t *data, size_t l
         return;
     if (!binary) {
         s->stats.text++;
+        return;
+    }
+    if (s->held) {
+        hold_input(s, c, data, len);
         return;
     }
     if (!s->ready) {
@@ -399,6 +497,28 @@ int el_secure_send(el_secure *s, el_channel *ch, const uint8_t *pt, size_t len)
     return el_channel_send_binary(ch, s->scratch, n);
 }
 
+void el_secure_set_trust(el_secure *s, el_trust *trust)
+{
+    s->trust = trust;
+}
+
+el_trust_state el_secure_trust_state(const el_secure *s)
+{
+    return s->trust_state;
+}
+
+int el_secure_accept_key_change(el_secure *s, char *err, size_t errlen)
+{
+    if (!s || !s->held || s->failed)
+        return el_seterr(err, errlen, EL_ERR_STATE, "no key change is pending");
+    int rc = el_trust_accept_change(s->trust, s->expect, el_hs_remote_bundle(s->hs), err, errlen);
+    if (rc != 0)
+        return rc;
+    s->trust_state = EL_TRUST_KNOWN;
+    become_ready(s);
+    return 0;
+}
+
 int el_secure_is_ready(const el_secure *s)
 {
     return s && s->ready;
@@ -433,6 +553,8 @@ void el_secure_free(el_secure *s)
     if (!s)
         return;
     stop_timer(s);
+    s->ready = 0;
+    release_held(s); /* not delivered: just freed */
     sec_chan *c = s->chans;
     while (c) {
         sec_chan *next = c->next;

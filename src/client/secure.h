@@ -21,6 +21,7 @@
 #include "crypto/e2ee.h"
 #include "crypto/frame.h"
 #include "crypto/identity.h"
+#include "client/trust.h"
 #include "echolink/el_peer.h"
 
 #include <stddef.h>
@@ -40,6 +41,11 @@ typedef struct {
     void (*on_plaintext)(el_secure *s, el_channel *ch, const uint8_t *pt, size_t len, void *user);
     void (*on_channel_close)(el_secure *s, el_channel *ch, void *user);
     void (*on_buffered_low)(el_secure *s, el_channel *ch, void *user);
+    /* with a trust store: the peer's bundle differs from the pinned one
+     * (§10.2). The session is held (nothing is sent or delivered) until
+     * el_secure_accept_key_change(); the old pin stays until then. */
+    void (*on_key_changed)(el_secure *s, const el_id_bundle *pinned, const el_id_bundle *presented,
+                           void *user);
 } el_secure_callbacks;
 
 /* Counters of what was refused (each also logged once per kind). */
@@ -77,6 +83,16 @@ int el_secure_is_ready(const el_secure *s);
 /* after on_ready: the remote's verified bundle and peer ID */
 const el_id_bundle *el_secure_remote_bundle(const el_secure *s);
 const char *el_secure_remote_peer_id(const el_secure *s);
+/* Trust on first use (§10.2): after each handshake the remote bundle is
+ * checked against `trust` (borrowed; set it before the chat opens). New and
+ * known peers go on to on_ready; a changed key goes to on_key_changed. */
+void el_secure_set_trust(el_secure *s, el_trust *trust);
+/* The user accepted the new key: it is pinned and the session becomes
+ * ready. EL_ERR_STATE when no key change is pending. */
+int el_secure_accept_key_change(el_secure *s, char *err, size_t errlen);
+/* The trust state found for this session's peer (EL_TRUST_NEW on first use). */
+el_trust_state el_secure_trust_state(const el_secure *s);
+
 /* The handshake timeout in ms (default 10000, §9); before the chat opens. */
 void el_secure_set_timeout(el_secure *s, unsigned ms);
 void el_secure_get_stats(const el_secure *s, el_secure_stats *out);

@@ -8,7 +8,8 @@
 //
 //   tests/harness/netns.sh run node --test tests/interop/e2ee.test.mjs
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 
@@ -41,12 +42,12 @@ async function connect(off, ans) {
 }
 
 /** A secured pair: `a` (initiator) as `ida` expecting `idb`'s peer, etc. */
-async function securePair(ida, idb, { expectA = idb.peer_id, expectB = ida.peer_id } = {}) {
+async function securePair(ida, idb, { expectA = idb.peer_id, expectB = ida.peer_id, extraA = {} } = {}) {
   const a = await tool('A');
   const b = await tool('B');
   a.strict = false;
   b.strict = false;
-  a.send({ op: 'secure', ...keys(ida), expect: expectA, initiator: true, timeout_ms: 5000 });
+  a.send({ op: 'secure', ...keys(ida), expect: expectA, initiator: true, timeout_ms: 5000, ...extraA });
   b.send({ op: 'secure', ...keys(idb), expect: expectB, initiator: false, timeout_ms: 5000 });
   a.send({ op: 'channel', label: 'chat' });
   await connect(a, b);
@@ -122,6 +123,48 @@ describe('E2EE session between two C peers', { skip: SKIP }, () => {
     assert.match(fb.error, /peer aborted/);
     a.send({ op: 'ssend', label: 'chat', text: 'must not go out' });
     await a.waitFor('error', (e) => /ssend failed/.test(e.message));
+  });
+
+  it('a pinned peer whose key changed is held until the user accepts, then nothing is lost', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'el-trust-'));
+    try {
+      const trust = { trust_db: path.join(dir, 'trust.db') };
+      // first contact: bob's bundle is pinned
+      let { a, b } = await securePair(ALICE, BOB, { extraA: trust });
+      assert.equal((await a.waitFor('secure_ready', () => true, 15000)).trust, 'new');
+      await a.quit();
+      await b.quit();
+      // same contact again: known
+      ({ a, b } = await securePair(ALICE, BOB, { extraA: trust }));
+      assert.equal((await a.waitFor('secure_ready', () => true, 15000)).trust, 'known');
+      await a.quit();
+      await b.quit();
+      // bob comes back with a new static key (same ik, so the same peer ID)
+      const bob2 = { ...BOB, sk_private_hex: CAROL.sk_private_hex };
+      ({ a, b } = await securePair(ALICE, bob2, { extraA: trust }));
+      const kc = await a.waitFor('key_changed', () => true, 15000);
+      assert.equal(kc.pinned_sk, BOB.sk);
+      assert.notEqual(kc.presented_sk, BOB.sk);
+      await b.waitFor('secure_ready', () => true, 15000); // bob has no reason to doubt
+      b.send({ op: 'ssend', label: 'chat', text: '{"t":"CHAT","text":"new phone"}' });
+      a.send({ op: 'ssend', label: 'chat', text: 'must not go out' });
+      await a.waitFor('error', (e) => /ssend failed/.test(e.message));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(a.events.filter((e) => e.ev === 'secure_ready' || e.ev === 'plain').length, 0,
+        'nothing is delivered while the change is pending');
+      a.send({ op: 'saccept' });
+      assert.equal((await a.waitFor('secure_ready', () => true, 5000)).trust, 'known');
+      assert.equal(plainText(await a.waitFor('plain', () => true, 5000)), '{"t":"CHAT","text":"new phone"}');
+      a.send({ op: 'ssend', label: 'chat', text: '{"t":"CHAT","text":"ok"}' });
+      assert.equal(plainText(await b.waitFor('plain', () => true, 5000)), '{"t":"CHAT","text":"ok"}');
+      await a.quit();
+      await b.quit();
+      // and the new key is the pin from now on
+      ({ a, b } = await securePair(ALICE, bob2, { extraA: trust }));
+      assert.equal((await a.waitFor('secure_ready', () => true, 15000)).trust, 'known');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a DTLS-terminating man in the middle is refused by both peers', async () => {

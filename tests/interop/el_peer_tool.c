@@ -24,6 +24,9 @@
  *        b64 = a whole plaintext                   {"ev":"sopen","label"} (file channel keyed)
  *   {"op":"sopen"}  (a new f: channel)             {"ev":"sstats",...counters}
  *   {"op":"sstats"}
+ *   "secure" with "trust_db": PATH pins bundles   {"ev":"key_changed","pinned_sk","presented_sk"}
+ *   there (§10.2); {"op":"saccept"} accepts a      secure_ready also has "trust" (new, known...)
+ *   pending key change
  * From "secure" on, every channel of the peer belongs to the session; "send"
  * still writes raw bytes on a channel (to inject forged frames).
  *
@@ -70,6 +73,7 @@ typedef struct {
     GString *line;
     el_identity *id;
     el_secure *sec;
+    el_trust *trust;
 } tool;
 
 static void emit(json_t *o)
@@ -242,8 +246,19 @@ static void sec_ready(el_secure *s, void *user)
     (void)user;
     char ik[EL_ID_KEY_B64_SIZE], sk[EL_ID_KEY_B64_SIZE], sig[EL_ID_SIG_B64_SIZE];
     el_id_bundle_to_b64(el_secure_remote_bundle(s), ik, sk, sig);
-    emit(json_pack("{s:s, s:s, s:s, s:s}", "ev", "secure_ready", "peer_id", el_secure_remote_peer_id(s),
-                   "ik", ik, "sk", sk));
+    emit(json_pack("{s:s, s:s, s:s, s:s, s:s}", "ev", "secure_ready", "peer_id", el_secure_remote_peer_id(s),
+                   "ik", ik, "sk", sk, "trust", el_trust_state_name(el_secure_trust_state(s))));
+}
+
+static void sec_key_changed(el_secure *s, const el_id_bundle *pinned, const el_id_bundle *presented,
+                            void *user)
+{
+    char a[EL_ID_KEY_B64_SIZE], b[EL_ID_KEY_B64_SIZE], ik[EL_ID_KEY_B64_SIZE], sig[EL_ID_SIG_B64_SIZE];
+    (void)s;
+    (void)user;
+    el_id_bundle_to_b64(pinned, ik, a, sig);
+    el_id_bundle_to_b64(presented, ik, b, sig);
+    emit(json_pack("{s:s, s:s, s:s}", "ev", "key_changed", "pinned_sk", a, "presented_sk", b));
 }
 
 static void sec_failed(el_secure *s, el_hs_fail why, const char *error, void *user)
@@ -273,7 +288,8 @@ static void sec_close(el_secure *s, el_channel *ch, void *user)
     (void)s;
 }
 
-static const el_secure_callbacks sec_cbs = {sec_ready, sec_failed, sec_open, sec_plain, sec_close, NULL};
+static const el_secure_callbacks sec_cbs = {sec_ready, sec_failed, sec_open, sec_plain, sec_close, NULL,
+                                            sec_key_changed};
 
 static int seed_from_hex(json_t *o, const char *key, uint8_t out[32])
 {
@@ -302,6 +318,14 @@ static void op_secure(tool *t, json_t *o)
     if (!t->sec) {
         emit_error(err);
         return;
+    }
+    const char *db = json_string_value(json_object_get(o, "trust_db"));
+    if (db) {
+        if (el_trust_open(&t->trust, db, err, sizeof err) != 0) {
+            emit_error(err);
+            return;
+        }
+        el_secure_set_trust(t->sec, t->trust);
     }
     json_int_t ms = json_integer_value(json_object_get(o, "timeout_ms"));
     if (ms > 0)
@@ -347,6 +371,9 @@ static int handle_secure(tool *t, const char *op, json_t *o)
         op_secure(t, o);
     } else if (!strcmp(op, "ssend")) {
         op_ssend(t, o);
+    } else if (!strcmp(op, "saccept")) {
+        if (!t->sec || el_secure_accept_key_change(t->sec, err, sizeof err) != 0)
+            emit_error(t->sec ? err : "no session");
     } else if (!strcmp(op, "sopen")) {
         el_channel *ch = t->sec ? el_secure_open_channel(t->sec, err, sizeof err) : NULL;
         if (!ch)
@@ -549,6 +576,7 @@ int main(int argc, char **argv)
     el_secure_free(t.sec);
     el_peer_free(t.pc);
     el_identity_free(t.id);
+    el_trust_close(t.trust);
     for (int i = 0; i < t.nchans; i++) {
         EVP_MD_CTX_free(t.chans[i].md);
         EVP_MD_CTX_free(t.chans[i].blast_md);
