@@ -408,3 +408,25 @@ test('messages: builders make valid messages with fresh 128-bit ids', async () =
   await assert.rejects(msg.buildGroupUpdate(alice, { ...created.state, version: 2 }, 'promote'), msg.MessageError);
   assert.throws(() => msg.encodeMessage({ t: 'CHAT', id: target, ts: 1, text: 'x', pad: 'a'.repeat(65536) }), { reason: 'too large' });
 });
+
+test('Receiver: every vector message is delivered, ignored or dropped as the vectors say, counted and logged', async () => {
+  const logged = [];
+  const rx = new msg.Receiver({ log: (line) => logged.push(line) });
+  const enc = new TextEncoder();
+  const want = { messages: 0, unknown: 0, syntax: 0, group: 0, signature: 0 };
+  for (const v of doc.messages) {
+    const r = await rx.receive(new Uint8Array([0x01, ...enc.encode(v.json)]));
+    const known = v.valid && msg.isKnownType(JSON.parse(v.json).t);
+    if (!v.valid) want[v.stage]++;
+    else if (known) want.messages++;
+    else want.unknown++;
+    assert.equal(r !== null, known, v.name);
+  }
+  // a chunk, an unknown kind and an empty plaintext
+  assert.equal((await rx.receive(msg.encodeChunk('ab'.repeat(16), 0, new Uint8Array([1, 2, 3])))).kind, 'chunk');
+  assert.equal(await rx.receive(new Uint8Array([0x7f, 1])), null);
+  assert.equal(await rx.receive(new Uint8Array([])), null);
+  assert.deepEqual(rx.stats, { ...want, chunks: 1, unknown: want.unknown + 1, syntax: want.syntax + 1 });
+  assert.equal(logged.length, want.syntax + 1 + want.group + want.signature, 'every drop is logged');
+  assert.ok(logged.every((l) => /^message dropped \((syntax|group|signature)\): /.test(l)));
+});

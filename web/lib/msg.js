@@ -411,6 +411,40 @@ export async function parse(plaintext) {
   return { kind: 'message', msg };
 }
 
+/**
+ * The receiving end of §11 for one session: parse() plus what a receiver owes
+ * the sender and the user. Malformed plaintexts are dropped, counted by stage
+ * (syntax, group, signature) and logged once each with their reason;
+ * unknown kinds and types are counted and ignored. Never throws.
+ *   const rx = new Receiver({ log: console.warn });
+ *   const r = await rx.receive(bytes);  // {kind:'message'|'chunk', ...} or null
+ *   rx.stats  // {messages, chunks, unknown, syntax, group, signature}
+ */
+export class Receiver {
+  constructor({ log = () => {} } = {}) {
+    this.log = log;
+    this.stats = { messages: 0, chunks: 0, unknown: 0, syntax: 0, group: 0, signature: 0 };
+  }
+
+  async receive(plaintext) {
+    let r;
+    try {
+      r = await parse(plaintext);
+    } catch (err) {
+      const stage = err instanceof MessageError && err.stage in this.stats ? err.stage : 'syntax';
+      this.stats[stage]++;
+      this.log(`message dropped (${stage}): ${err.message}`);
+      return null;
+    }
+    if (r.kind === 'unknown') {
+      this.stats.unknown++;
+      return null;
+    }
+    this.stats[r.kind === 'chunk' ? 'chunks' : 'messages']++;
+    return r;
+  }
+}
+
 /** The kind 0x01 plaintext of a message: 0x01 ‖ UTF-8 JSON. Validates first
  *  (never sends what a receiver would drop); throws MessageError. */
 export function encodeMessage(msg) {
