@@ -329,14 +329,22 @@ static int accept_tx(el_trust *t, const char *peer_id, const el_id_bundle *expec
     return update_one(t, S_ACCEPT, peer_id, "accept change", err, errlen);
 }
 
-int el_trust_accept_change(el_trust *t, const char *peer_id, const el_id_bundle *expected,
-                           char *err, size_t errlen)
+/* The start of every decision: the arguments checked, then a transaction
+ * begun (which the caller must end() on EL_OK). */
+static int begin_decision(el_trust *t, const char *peer_id, char *err, size_t errlen)
 {
     if (!t)
         return el_seterr(err, errlen, EL_ERR_INVALID, "trust store: NULL argument");
     int rc = peer_ok(peer_id, err, errlen);
     if (rc == EL_OK)
         rc = begin(t, err, errlen);
+    return rc;
+}
+
+int el_trust_accept_change(el_trust *t, const char *peer_id, const el_id_bundle *expected,
+                           char *err, size_t errlen)
+{
+    int rc = begin_decision(t, peer_id, err, errlen);
     if (rc)
         return rc;
     return end(t, accept_tx(t, peer_id, expected, err, errlen), err, errlen);
@@ -347,11 +355,7 @@ static int simple_tx(el_trust *t, const char *peer_id, int want_changed, enum st
                      const char *what, char *err, size_t errlen)
 {
     el_trust_entry e;
-    if (!t)
-        return el_seterr(err, errlen, EL_ERR_INVALID, "trust store: NULL argument");
-    int rc = peer_ok(peer_id, err, errlen);
-    if (rc == EL_OK)
-        rc = begin(t, err, errlen);
+    int rc = begin_decision(t, peer_id, err, errlen);
     if (rc)
         return rc;
     rc = load_for(t, peer_id, want_changed, &e, err, errlen);

@@ -139,62 +139,57 @@ fail:
     return EL_ERR_CRYPTO;
 }
 
+/* The shared body of encrypt (seal = 1) and decrypt: without a key the
+ * input is copied through; with one, AES-GCM at nonce n, then n++. */
+static int cipher_apply(el_noise_cipher *c, int seal, const uint8_t *ad, size_t adlen,
+                        const uint8_t *in, size_t inlen, uint8_t *out, size_t cap,
+                        size_t *outlen)
+{
+    int rc;
+    size_t n_out;
+    if (!c || !outlen || (adlen && !ad) || (inlen && !in) || !out)
+        return EL_ERR_INVALID;
+    *outlen = 0;
+    if (!c->has_key) {
+        if (cap < inlen)
+            return EL_ERR_TOO_LARGE;
+        if (inlen && out != in)
+            memmove(out, in, inlen);
+        *outlen = inlen;
+        return EL_OK;
+    }
+    if (seal) {
+        n_out = inlen + TAGLEN;
+    } else {
+        if (inlen < TAGLEN)
+            return EL_ERR_CRYPTO; /* cannot even hold a tag: does not authenticate */
+        n_out = inlen - TAGLEN;
+    }
+    if (inlen > AEAD_MAX || adlen > AEAD_MAX || cap < n_out)
+        return EL_ERR_TOO_LARGE;
+    if (c->n == UINT64_MAX)
+        return EL_ERR_STATE;
+    rc = seal ? gcm_seal(c, c->n, ad, adlen, in, inlen, out)
+              : gcm_open(c, c->n, ad, adlen, in, n_out, in + n_out, out);
+    if (rc)
+        return rc;
+    c->n++;
+    *outlen = n_out;
+    return EL_OK;
+}
+
 int el_noise_cipher_encrypt(el_noise_cipher *c, const uint8_t *ad, size_t adlen,
                             const uint8_t *pt, size_t ptlen,
                             uint8_t *out, size_t cap, size_t *outlen)
 {
-    int rc;
-    if (!c || !outlen || (adlen && !ad) || (ptlen && !pt) || !out)
-        return EL_ERR_INVALID;
-    *outlen = 0;
-    if (!c->has_key) {
-        if (cap < ptlen)
-            return EL_ERR_TOO_LARGE;
-        if (ptlen && out != pt)
-            memmove(out, pt, ptlen);
-        *outlen = ptlen;
-        return EL_OK;
-    }
-    if (ptlen > AEAD_MAX || adlen > AEAD_MAX || cap < ptlen + TAGLEN)
-        return EL_ERR_TOO_LARGE;
-    if (c->n == UINT64_MAX)
-        return EL_ERR_STATE;
-    rc = gcm_seal(c, c->n, ad, adlen, pt, ptlen, out);
-    if (rc)
-        return rc;
-    c->n++;
-    *outlen = ptlen + TAGLEN;
-    return EL_OK;
+    return cipher_apply(c, 1, ad, adlen, pt, ptlen, out, cap, outlen);
 }
 
 int el_noise_cipher_decrypt(el_noise_cipher *c, const uint8_t *ad, size_t adlen,
                             const uint8_t *ct, size_t ctlen,
                             uint8_t *out, size_t cap, size_t *outlen)
 {
-    int rc;
-    if (!c || !outlen || (adlen && !ad) || (ctlen && !ct) || !out)
-        return EL_ERR_INVALID;
-    *outlen = 0;
-    if (!c->has_key) {
-        if (cap < ctlen)
-            return EL_ERR_TOO_LARGE;
-        if (ctlen && out != ct)
-            memmove(out, ct, ctlen);
-        *outlen = ctlen;
-        return EL_OK;
-    }
-    if (ctlen < TAGLEN)
-        return EL_ERR_CRYPTO; /* cannot even hold a tag: does not authenticate */
-    if (ctlen > AEAD_MAX || adlen > AEAD_MAX || cap < ctlen - TAGLEN)
-        return EL_ERR_TOO_LARGE;
-    if (c->n == UINT64_MAX)
-        return EL_ERR_STATE;
-    rc = gcm_open(c, c->n, ad, adlen, ct, ctlen - TAGLEN, ct + ctlen - TAGLEN, out);
-    if (rc)
-        return rc;
-    c->n++;
-    *outlen = ctlen - TAGLEN;
-    return EL_OK;
+    return cipher_apply(c, 0, ad, adlen, ct, ctlen, out, cap, outlen);
 }
 
 int el_noise_cipher_rekey(el_noise_cipher *c)
@@ -579,6 +574,28 @@ static int fail(el_noise *n, int rc)
     return rc;
 }
 
+/* The end of a token pass (read or write): on success the payload of
+ * message `index` is next, and `o` bytes were written or read. */
+static int tokens_done(el_noise *n, int rc, size_t o, size_t *done)
+{
+    if (rc)
+        return fail(n, rc);
+    n->in_msg = 1;
+    *done = o;
+    return EL_OK;
+}
+
+/* The end of a payload step (read or write): on success message `index` is
+ * complete and the next one's tokens are due. */
+static int payload_done(el_noise *n, int rc)
+{
+    if (rc)
+        return fail(n, rc);
+    n->in_msg = 0;
+    n->index++;
+    return EL_OK;
+}
+
 int el_noise_write_tokens(el_noise *n, uint8_t *out, size_t cap, size_t *outlen)
 {
     size_t o = 0, len;
@@ -607,11 +624,7 @@ int el_noise_write_tokens(el_noise *n, uint8_t *out, size_t cap, size_t *outlen)
             rc = dh_token(n, *t);
         }
     }
-    if (rc)
-        return fail(n, rc);
-    n->in_msg = 1;
-    *outlen = o;
-    return EL_OK;
+    return tokens_done(n, rc, o, outlen);
 }
 
 int el_noise_write_payload(el_noise *n, const uint8_t *payload, size_t plen,
@@ -626,11 +639,7 @@ int el_noise_write_payload(el_noise *n, const uint8_t *payload, size_t plen,
     if (plen > EL_NOISE_MSG_MAX || cap < plen + (el_noise_cipher_has_key(n->cs) ? TAGLEN : 0))
         return EL_ERR_TOO_LARGE;
     rc = encrypt_and_hash(n, payload, plen, out, cap, outlen);
-    if (rc)
-        return fail(n, rc);
-    n->in_msg = 0;
-    n->index++;
-    return EL_OK;
+    return payload_done(n, rc);
 }
 
 int el_noise_read_tokens(el_noise *n, const uint8_t *msg, size_t len, size_t *used)
@@ -666,11 +675,7 @@ int el_noise_read_tokens(el_noise *n, const uint8_t *msg, size_t len, size_t *us
             rc = dh_token(n, *t);
         }
     }
-    if (rc)
-        return fail(n, rc);
-    n->in_msg = 1;
-    *used = o;
-    return EL_OK;
+    return tokens_done(n, rc, o, used);
 }
 
 int el_noise_read_payload(el_noise *n, const uint8_t *msg, size_t len,
@@ -689,11 +694,7 @@ int el_noise_read_payload(el_noise *n, const uint8_t *msg, size_t len,
     if (!el_noise_cipher_has_key(n->cs) && cap < len)
         return EL_ERR_TOO_LARGE;
     rc = decrypt_and_hash(n, msg, len, out, cap, outlen);
-    if (rc)
-        return fail(n, rc);
-    n->in_msg = 0;
-    n->index++;
-    return EL_OK;
+    return payload_done(n, rc);
 }
 
 int el_noise_write_message(el_noise *n, const uint8_t *payload, size_t plen,

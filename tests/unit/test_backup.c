@@ -23,49 +23,9 @@
 #include "crypto/backup.h"
 #include "crypto/identity.h"
 #include "test.h"
-
-#ifndef EL_TEST_VECTORS
-#error "EL_TEST_VECTORS must name the tests/vectors directory"
-#endif
+#include "vectors.h"
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static json_t *load(const char *file)
-{
-    char path[512];
-    json_error_t jerr;
-    snprintf(path, sizeof path, "%s/%s", EL_TEST_VECTORS, file);
-    json_t *doc = json_load_file(path, 0, &jerr);
-    if (!doc)
-        fail_msg("cannot load %s: %s (line %d)", path, jerr.text, jerr.line);
-    return doc;
-}
-
-static const char *str_field(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v))
-        fail_msg("vector field \"%s\" missing or not a string", key);
-    return json_string_value(v);
-}
-
-static uint32_t int_field(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_integer(v))
-        fail_msg("vector field \"%s\" missing or not an integer", key);
-    return (uint32_t)json_integer_value(v);
-}
-
-static void hex_exact(const char *hex, uint8_t *out, size_t n)
-{
-    assert_int_equal(strlen(hex), 2 * n);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-}
 
 /* Asserts that `id` holds exactly these private keys. */
 static void assert_keys(const el_identity *id, const uint8_t seed[EL_ID_KEY_LEN],
@@ -87,27 +47,6 @@ static void assert_same_identity(const el_identity *a, const el_identity *b)
     assert_keys(a, seed, skp);
     assert_memory_equal(el_identity_bundle(a), el_identity_bundle(b), sizeof(el_id_bundle));
     assert_string_equal(el_identity_peer_id(a), el_identity_peer_id(b));
-}
-
-/* e2ee.json identities[] entry `name` as an el_identity. */
-static el_identity *vector_identity(json_t *doc, const char *name, uint8_t seed[EL_ID_KEY_LEN],
-                                    uint8_t skp[EL_ID_KEY_LEN])
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(doc, "identities"), i, v) {
-        if (strcmp(str_field(v, "name"), name) != 0)
-            continue;
-        el_identity *id = NULL;
-        char err[256] = "";
-        hex_exact(str_field(v, "ik_seed_hex"), seed, EL_ID_KEY_LEN);
-        hex_exact(str_field(v, "sk_private_hex"), skp, EL_ID_KEY_LEN);
-        if (el_identity_new(&id, seed, skp, err, sizeof err) != EL_OK)
-            fail_msg("el_identity_new: %s", err);
-        return id;
-    }
-    fail_msg("no identity \"%s\" in e2ee.json", name);
-    return NULL;
 }
 
 static el_identity *fresh_identity(void)
@@ -159,35 +98,35 @@ static const char node_backup[] =
 static void test_vectors(void **state)
 {
     (void)state;
-    json_t *doc = load("e2ee.json");
-    json_t *cases = json_object_get(doc, "backup");
-    assert_true(json_array_size(cases) >= 1);
+    json_t *doc = el_vec_load("e2ee.json");
+    json_t *cases = el_vec_cases(doc, "backup", 1);
     size_t i;
     json_t *c;
     json_array_foreach(cases, i, c) {
         uint8_t seed[EL_ID_KEY_LEN], skp[EL_ID_KEY_LEN];
         uint8_t salt[EL_BACKUP_SALT_LEN], nonce[EL_BACKUP_NONCE_LEN];
         char err[256] = "", *json = NULL;
-        el_identity *want = vector_identity(doc, str_field(c, "identity"), seed, skp);
+        json_t *entry = el_vec_identity_entry(doc, el_vec_str(c, "identity"));
+        el_identity *want = el_vec_identity_keys(entry, seed, skp);
         el_identity *got = NULL;
-        const char *pass = str_field(c, "passphrase");
+        const char *pass = el_vec_str(c, "passphrase");
 
         /* Import: the same identity as identities[]. */
-        int rc = el_backup_import(str_field(c, "json"), pass, &got, err, sizeof err);
+        int rc = el_backup_import(el_vec_str(c, "json"), pass, &got, err, sizeof err);
         if (rc != EL_OK)
             fail_msg("backup[%zu]: import failed: %s", i, err);
         assert_keys(got, seed, skp);
         assert_same_identity(got, want);
 
         /* Export with the vector's parameters: the same text, byte for byte. */
-        assert_int_equal(int_field(c, "r"), EL_BACKUP_R);
-        hex_exact(str_field(c, "salt_hex"), salt, sizeof salt);
-        hex_exact(str_field(c, "nonce_hex"), nonce, sizeof nonce);
-        rc = el_backup_export_params(want, pass, int_field(c, "n"), int_field(c, "p"), salt,
+        assert_int_equal(el_vec_uint(c, "r"), EL_BACKUP_R);
+        el_vec_hex_exact(el_vec_str(c, "salt_hex"), salt, sizeof salt);
+        el_vec_hex_exact(el_vec_str(c, "nonce_hex"), nonce, sizeof nonce);
+        rc = el_backup_export_params(want, pass, el_vec_uint(c, "n"), el_vec_uint(c, "p"), salt,
                                      nonce, &json, err, sizeof err);
         if (rc != EL_OK)
             fail_msg("backup[%zu]: export failed: %s", i, err);
-        assert_string_equal(json, str_field(c, "json"));
+        assert_string_equal(json, el_vec_str(c, "json"));
         free(json);
         el_identity_free(got);
         el_identity_free(want);
@@ -198,16 +137,15 @@ static void test_vectors(void **state)
 static void test_negative_vectors(void **state)
 {
     (void)state;
-    json_t *doc = load("e2ee.json");
-    json_t *cases = json_object_get(doc, "backup_negative");
-    assert_true(json_array_size(cases) >= 6);
+    json_t *doc = el_vec_load("e2ee.json");
+    json_t *cases = el_vec_cases(doc, "backup_negative", 6);
     size_t i;
     json_t *c;
     json_array_foreach(cases, i, c) {
-        const char *name = str_field(c, "name"), *expect = str_field(c, "expect");
+        const char *name = el_vec_str(c, "name"), *expect = el_vec_str(c, "expect");
         char err[256] = "";
         el_identity *id = NULL;
-        int rc = el_backup_import(str_field(c, "json"), str_field(c, "passphrase"), &id, err,
+        int rc = el_backup_import(el_vec_str(c, "json"), el_vec_str(c, "passphrase"), &id, err,
                                   sizeof err);
         assert_null(id);
         if (strcmp(expect, "bad_passphrase") == 0) {
@@ -228,21 +166,19 @@ static void test_negative_vectors(void **state)
 static void test_import_only_vectors(void **state)
 {
     (void)state;
-    json_t *doc = load("e2ee.json");
-    json_t *cases = json_object_get(doc, "backup_import_only");
-    assert_true(json_array_size(cases) >= 1);
+    json_t *doc = el_vec_load("e2ee.json");
+    json_t *cases = el_vec_cases(doc, "backup_import_only", 1);
     size_t i;
     json_t *c;
     json_array_foreach(cases, i, c) {
         uint8_t seed[EL_ID_KEY_LEN], skp[EL_ID_KEY_LEN];
         char err[256] = "";
         el_identity *id = NULL;
-        hex_exact(str_field(c, "ik_seed_hex"), seed, sizeof seed);
-        hex_exact(str_field(c, "sk_private_hex"), skp, sizeof skp);
-        int rc = el_backup_import(str_field(c, "json"), str_field(c, "passphrase"), &id, err,
+        el_vec_private_keys(c, seed, skp);
+        int rc = el_backup_import(el_vec_str(c, "json"), el_vec_str(c, "passphrase"), &id, err,
                                   sizeof err);
         if (rc != EL_OK)
-            fail_msg("%s: %s", str_field(c, "name"), err);
+            fail_msg("%s: %s", el_vec_str(c, "name"), err);
         assert_keys(id, seed, skp);
         el_identity_free(id);
     }
@@ -253,11 +189,10 @@ static void test_import_only_vectors(void **state)
 static void test_node_backup(void **state)
 {
     (void)state;
-    json_t *doc = load("identity.json");
+    json_t *doc = el_vec_load("identity.json");
     json_t *v = json_array_get(json_object_get(doc, "vectors"), 0);
     uint8_t seed[EL_ID_KEY_LEN], skp[EL_ID_KEY_LEN];
-    hex_exact(str_field(v, "ik_seed_hex"), seed, sizeof seed);
-    hex_exact(str_field(v, "sk_private_hex"), skp, sizeof skp);
+    el_vec_private_keys(v, seed, skp);
     json_decref(doc);
 
     el_identity *id = NULL, *src = NULL;
@@ -304,10 +239,10 @@ static void test_default_round_trip(void **state)
     /* The default parameters, visible in the text. */
     json_t *doc = json_loads(json, 0, NULL);
     assert_non_null(doc);
-    assert_int_equal(int_field(doc, "n"), 131072);
-    assert_int_equal(int_field(doc, "r"), 8);
-    assert_int_equal(int_field(doc, "p"), 1);
-    assert_string_equal(str_field(doc, "kdf"), "scrypt");
+    assert_int_equal(el_vec_uint(doc, "n"), 131072);
+    assert_int_equal(el_vec_uint(doc, "r"), 8);
+    assert_int_equal(el_vec_uint(doc, "p"), 1);
+    assert_string_equal(el_vec_str(doc, "kdf"), "scrypt");
     json_decref(doc);
 
     /* Fresh salt and nonce each time: two exports differ. */
@@ -515,10 +450,10 @@ static void test_key_file_plain(void **state)
     json_t *doc = json_loads(text, 0, NULL);
     assert_non_null(doc);
     assert_int_equal(json_object_size(doc), 3);
-    assert_int_equal(int_field(doc, "echolink_backup"), 1);
-    assert_string_equal(str_field(doc, "kdf"), "none");
+    assert_int_equal(el_vec_uint(doc, "echolink_backup"), 1);
+    assert_string_equal(el_vec_str(doc, "kdf"), "none");
     uint8_t keys[EL_BACKUP_PT_LEN], want[EL_ID_KEY_LEN];
-    const char *b64 = str_field(doc, "keys");
+    const char *b64 = el_vec_str(doc, "keys");
     assert_int_equal(el_b64url_decode(b64, strlen(b64), keys, sizeof keys), EL_BACKUP_PT_LEN);
     assert_int_equal(keys[0], 0x01);
     assert_int_equal(el_identity_ik_seed(id, want), EL_OK);

@@ -12,14 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <dirent.h>
-
 #include <cmocka.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "test.h"
+#include "vectors.h"
 
 #include "base/enc.h"
 #include "base/err.h"
@@ -30,81 +28,7 @@
 #define EL_FUZZ_NO_MAIN
 #include "../fuzz/fuzz_hs.c"
 
-#ifndef EL_TEST_VECTORS
-#error "EL_TEST_VECTORS must name the tests/vectors directory"
-#endif
-
-static json_t *doc;
-
 /* ---- helpers ---------------------------------------------------------- */
-
-static const char *str(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_string(v))
-        fail_msg("vector field \"%s\" missing or not a string", key);
-    return json_string_value(v);
-}
-
-static int has(json_t *o, const char *key)
-{
-    return json_is_string(json_object_get(o, key));
-}
-
-static uint8_t *hex(const char *h, size_t *n)
-{
-    size_t len = strlen(h);
-    uint8_t *b = malloc(len / 2 + 1);
-    assert_non_null(b);
-    assert_int_equal(el_hex_decode(h, len, b, len / 2 + 1), (ssize_t)(len / 2));
-    *n = len / 2;
-    return b;
-}
-
-static void hex32(const char *h, uint8_t out[32])
-{
-    assert_int_equal(strlen(h), 64);
-    assert_int_equal(el_hex_decode(h, 64, out, 32), 32);
-}
-
-static void assert_hex(const uint8_t *got, size_t n, const char *want, const char *what)
-{
-    size_t wn;
-    uint8_t *w = hex(want, &wn);
-    if (wn != n || memcmp(got, w, n) != 0) {
-        char *g = malloc(2 * n + 1);
-        el_hex_encode(got, n, g, 2 * n + 1);
-        fail_msg("%s:\n got  %s\n want %s", what, g, want);
-    }
-    free(w);
-}
-
-static json_t *ident(const char *name)
-{
-    json_t *ids = json_object_get(doc, "identities");
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v)
-        if (strcmp(str(v, "name"), name) == 0)
-            return v;
-    fail_msg("no identity %s", name);
-    return NULL;
-}
-
-static el_identity *identity(const char *name)
-{
-    json_t *v = ident(name);
-    uint8_t seed[32], skp[32];
-    char err[128];
-    el_identity *id = NULL;
-    hex32(str(v, "ik_seed_hex"), seed);
-    hex32(str(v, "sk_private_hex"), skp);
-    if (el_identity_new(&id, seed, skp, err, sizeof err) != EL_OK)
-        fail_msg("identity %s: %s", name, err);
-    OPENSSL_cleanse(seed, 32);
-    OPENSSL_cleanse(skp, 32);
-    return id;
-}
 
 static el_hs_fail fail_code(const char *s)
 {
@@ -145,46 +69,29 @@ static void check_channel(const el_hs *hs, const char *label, const uint8_t want
     el_fcipher_free(ref_rx);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    json_error_t jerr;
-    doc = json_load_file(EL_TEST_VECTORS "/e2ee.json", 0, &jerr);
-    if (!doc)
-        fail_msg("cannot load e2ee.json: %s (line %d)", jerr.text, jerr.line);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    json_decref(doc);
-    return 0;
-}
-
 /* ---- positive vectors ------------------------------------------------- */
 
 static void test_handshake_vectors(void **state)
 {
-    (void)state;
-    json_t *vs = json_object_get(doc, "handshake");
-    assert_true(json_array_size(vs) >= 3);
+    json_t *doc = *state;
+    json_t *vs = el_vec_cases(doc, "handshake", 3);
     size_t i;
     json_t *v;
     json_array_foreach(vs, i, v) {
-        const char *name = str(v, "name");
-        el_identity *ii = identity(str(v, "initiator")), *rr = identity(str(v, "responder"));
+        const char *name = el_vec_str(v, "name");
+        el_identity *ii = el_vec_identity(doc, el_vec_str(v, "initiator"));
+        el_identity *rr = el_vec_identity(doc, el_vec_str(v, "responder"));
         uint8_t fpi[32], fpr[32], ei[32], er[32];
-        hex32(str(v, "fp_i_hex"), fpi);
-        hex32(str(v, "fp_r_hex"), fpr);
-        hex32(str(v, "e_i_priv_hex"), ei);
-        hex32(str(v, "e_r_priv_hex"), er);
+        el_vec_hex32(el_vec_str(v, "fp_i_hex"), fpi);
+        el_vec_hex32(el_vec_str(v, "fp_r_hex"), fpr);
+        el_vec_hex32(el_vec_str(v, "e_i_priv_hex"), ei);
+        el_vec_hex32(el_vec_str(v, "e_r_priv_hex"), er);
         /* the prologue of §9 */
         uint8_t pro[18 + 64];
         memcpy(pro, "echolink-v1-noise", 18);
         memcpy(pro + 18, fpi, 32);
         memcpy(pro + 50, fpr, 32);
-        assert_hex(pro, sizeof pro, str(v, "prologue_hex"), "prologue");
+        el_vec_assert_hex(pro, sizeof pro, el_vec_str(v, "prologue_hex"), "prologue");
 
         el_hs *hi, *hr;
         assert_int_equal(el_hs_new(&hi, EL_HS_INITIATOR, ii, el_identity_peer_id(rr), fpi, fpr), EL_OK);
@@ -194,34 +101,33 @@ static void test_handshake_vectors(void **state)
         uint8_t m1[EL_HS_MSG_MAX], m2[EL_HS_MSG_MAX], m3[EL_HS_MSG_MAX], m4[EL_HS_MSG_MAX];
         size_t n1, n2, n3, n4;
         assert_int_equal(el_hs_start(hi, m1, sizeof m1, &n1), EL_OK);
-        assert_hex(m1, n1, str(v, "hs1_hex"), name);
+        el_vec_assert_hex(m1, n1, el_vec_str(v, "hs1_hex"), name);
         assert_int_equal(el_hs_recv(hr, m1, n1, m2, sizeof m2, &n2), EL_OK);
-        assert_hex(m2, n2, str(v, "hs2_hex"), name);
+        el_vec_assert_hex(m2, n2, el_vec_str(v, "hs2_hex"), name);
         assert_false(el_hs_is_done(hr));
         assert_int_equal(el_hs_recv(hi, m2, n2, m3, sizeof m3, &n3), EL_OK);
-        assert_hex(m3, n3, str(v, "hs3_hex"), name);
+        el_vec_assert_hex(m3, n3, el_vec_str(v, "hs3_hex"), name);
         assert_true(el_hs_is_done(hi));
         assert_int_equal(el_hs_recv(hr, m3, n3, m4, sizeof m4, &n4), EL_OK);
         assert_int_equal(n4, 0);
         assert_true(el_hs_is_done(hr));
-        assert_hex(el_hs_hash(hi), 32, str(v, "h_hex"), "h (initiator)");
-        assert_hex(el_hs_hash(hr), 32, str(v, "h_hex"), "h (responder)");
+        el_vec_assert_hex(el_hs_hash(hi), 32, el_vec_str(v, "h_hex"), "h (initiator)");
+        el_vec_assert_hex(el_hs_hash(hr), 32, el_vec_str(v, "h_hex"), "h (responder)");
         assert_memory_equal(el_hs_remote_bundle(hi), el_identity_bundle(rr), sizeof(el_id_bundle));
         assert_memory_equal(el_hs_remote_bundle(hr), el_identity_bundle(ii), sizeof(el_id_bundle));
         assert_int_equal(el_hs_failure(hi), EL_HS_FAIL_NONE);
         assert_string_equal(el_hs_error(hi), "");
 
         /* channel keys; k_ir/k_ri enter only through them (HKDF of each) */
-        json_t *chans = json_object_get(v, "channels");
-        assert_true(json_array_size(chans) >= 1);
+        json_t *chans = el_vec_cases(v, "channels", 1);
         size_t j;
         json_t *c;
         json_array_foreach(chans, j, c) {
             uint8_t kir[32], kri[32];
-            const char *label = str(c, "label");
+            const char *label = el_vec_str(c, "label");
             assert_true(el_hs_valid_label(label));
-            hex32(str(c, "key_ir_hex"), kir);
-            hex32(str(c, "key_ri_hex"), kri);
+            el_vec_hex32(el_vec_str(c, "key_ir_hex"), kir);
+            el_vec_hex32(el_vec_str(c, "key_ri_hex"), kri);
             check_channel(hi, label, kir, kri);
             check_channel(hr, label, kri, kir);
         }
@@ -266,29 +172,28 @@ static void check_failed(el_hs *hs, int rc, const uint8_t *out, size_t outlen, e
 
 static void test_handshake_negative_initiator(void **state)
 {
-    (void)state;
-    json_t *vs = json_object_get(doc, "handshake_negative");
-    assert_true(json_array_size(vs) >= 8);
+    json_t *doc = *state;
+    json_t *vs = el_vec_cases(doc, "handshake_negative", 8);
     static const char *texts[] = {"", "identity/channel binding mismatch", "identity mismatch", "bad signature",
                                   "malformed handshake message", "timeout", "unexpected message", ""};
     size_t i;
     json_t *v;
     json_array_foreach(vs, i, v) {
-        const char *name = str(v, "name");
-        assert_string_equal(str(v, "fails_at"), "hs2");
-        el_identity *ii = identity(str(v, "initiator"));
+        const char *name = el_vec_str(v, "name");
+        assert_string_equal(el_vec_str(v, "fails_at"), "hs2");
+        el_identity *ii = el_vec_identity(doc, el_vec_str(v, "initiator"));
         uint8_t fpi[32], fpr[32], ei[32], out[EL_HS_MSG_MAX];
         size_t n, hs2len;
-        hex32(str(v, "fp_i_hex"), fpi);
-        hex32(str(v, "fp_r_hex"), fpr);
-        hex32(str(v, "e_i_priv_hex"), ei);
+        el_vec_hex32(el_vec_str(v, "fp_i_hex"), fpi);
+        el_vec_hex32(el_vec_str(v, "fp_r_hex"), fpr);
+        el_vec_hex32(el_vec_str(v, "e_i_priv_hex"), ei);
         el_hs *hs;
-        assert_int_equal(el_hs_new(&hs, EL_HS_INITIATOR, ii, str(v, "expected_peer_i"), fpi, fpr), EL_OK);
+        assert_int_equal(el_hs_new(&hs, EL_HS_INITIATOR, ii, el_vec_str(v, "expected_peer_i"), fpi, fpr), EL_OK);
         assert_int_equal(el_hs_set_ephemeral(hs, ei), EL_OK);
         assert_int_equal(el_hs_start(hs, out, sizeof out, &n), EL_OK);
-        assert_hex(out, n, str(v, "hs1_hex"), name);
-        uint8_t *hs2 = hex(str(v, "hs2_hex"), &hs2len);
-        el_hs_fail want = fail_code(str(v, "expect_initiator"));
+        el_vec_assert_hex(out, n, el_vec_str(v, "hs1_hex"), name);
+        uint8_t *hs2 = el_vec_hex(el_vec_str(v, "hs2_hex"), &hs2len);
+        el_hs_fail want = fail_code(el_vec_str(v, "expect_initiator"));
         int rc = el_hs_recv(hs, hs2, hs2len, out, sizeof out, &n);
         check_failed(hs, rc, out, n, want, hs2, hs2len, name);
         if (want != EL_HS_FAIL_ABORTED)
@@ -303,34 +208,33 @@ static void test_handshake_negative_initiator(void **state)
 
 static void test_handshake_negative_responder(void **state)
 {
-    (void)state;
-    json_t *vs = json_object_get(doc, "handshake_negative_responder");
-    assert_true(json_array_size(vs) >= 4);
+    json_t *doc = *state;
+    json_t *vs = el_vec_cases(doc, "handshake_negative_responder", 4);
     size_t i;
     json_t *v;
     json_array_foreach(vs, i, v) {
-        const char *name = str(v, "name");
-        el_identity *rr = identity(str(v, "responder"));
+        const char *name = el_vec_str(v, "name");
+        el_identity *rr = el_vec_identity(doc, el_vec_str(v, "responder"));
         uint8_t fpi[32], fpr[32], er[32], out[EL_HS_MSG_MAX];
         size_t n, hs1len;
-        hex32(str(v, "fp_i_hex_r"), fpi);
-        hex32(str(v, "fp_r_hex_r"), fpr);
-        hex32(str(v, "e_r_priv_hex"), er);
+        el_vec_hex32(el_vec_str(v, "fp_i_hex_r"), fpi);
+        el_vec_hex32(el_vec_str(v, "fp_r_hex_r"), fpr);
+        el_vec_hex32(el_vec_str(v, "e_r_priv_hex"), er);
         el_hs *hs;
-        assert_int_equal(el_hs_new(&hs, EL_HS_RESPONDER, rr, str(v, "expected_peer_r"), fpi, fpr), EL_OK);
+        assert_int_equal(el_hs_new(&hs, EL_HS_RESPONDER, rr, el_vec_str(v, "expected_peer_r"), fpi, fpr), EL_OK);
         assert_int_equal(el_hs_set_ephemeral(hs, er), EL_OK);
-        uint8_t *hs1 = hex(str(v, "hs1_hex"), &hs1len);
-        el_hs_fail want = fail_code(str(v, "expect_responder"));
+        uint8_t *hs1 = el_vec_hex(el_vec_str(v, "hs1_hex"), &hs1len);
+        el_hs_fail want = fail_code(el_vec_str(v, "expect_responder"));
         int rc = el_hs_recv(hs, hs1, hs1len, out, sizeof out, &n);
-        if (strcmp(str(v, "fails_at"), "hs1") == 0) {
+        if (strcmp(el_vec_str(v, "fails_at"), "hs1") == 0) {
             check_failed(hs, rc, out, n, want, hs1, hs1len, name);
         } else {
-            assert_string_equal(str(v, "fails_at"), "hs3");
+            assert_string_equal(el_vec_str(v, "fails_at"), "hs3");
             assert_int_equal(rc, EL_OK);
-            if (has(v, "hs2_hex"))
-                assert_hex(out, n, str(v, "hs2_hex"), name);
+            if (el_vec_has(v, "hs2_hex"))
+                el_vec_assert_hex(out, n, el_vec_str(v, "hs2_hex"), name);
             size_t hs3len;
-            uint8_t *hs3 = hex(str(v, "hs3_hex"), &hs3len);
+            uint8_t *hs3 = el_vec_hex(el_vec_str(v, "hs3_hex"), &hs3len);
             rc = el_hs_recv(hs, hs3, hs3len, out, sizeof out, &n);
             check_failed(hs, rc, out, n, want, hs3, hs3len, name);
             free(hs3);
@@ -620,7 +524,7 @@ static void test_timeout_and_abort_reasons(void **state)
 
 static void test_labels_and_args(void **state)
 {
-    (void)state;
+    json_t *doc = *state;
     assert_true(el_hs_valid_label("chat"));
     assert_true(el_hs_valid_label("f:0123456789abcdef0123456789abcdef"));
     assert_false(el_hs_valid_label("f:0123456789ABCDEF0123456789abcdef"));
@@ -633,7 +537,7 @@ static void test_labels_and_args(void **state)
     assert_false(el_hs_valid_label(NULL));
 
     uint8_t fp[32] = {0};
-    el_identity *a = identity("alice");
+    el_identity *a = el_vec_identity(doc, "alice");
     el_hs *hs = (el_hs *)1;
     assert_int_equal(el_hs_new(&hs, EL_HS_INITIATOR, a, "not-a-peer-id", fp, fp), EL_ERR_INVALID);
     assert_null(hs);
@@ -652,39 +556,14 @@ static void test_labels_and_args(void **state)
 
 static void test_fuzz_corpus(void **state)
 {
-    (void)state;
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/../fuzz/corpus/hs", EL_TEST_VECTORS);
-    DIR *d = opendir(dir);
-    if (!d)
-        fail_msg("cannot open %s", dir);
-    size_t files = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[2048];
-        size_t len = 0;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        char *buf = el_test_read_file(path, &len);
-        assert_non_null(buf);
-        uint8_t *exact = malloc(len ? len : 1);
-        memcpy(exact, buf, len);
-        free(buf);
-        const char *bad = el_fuzz_check_hs(exact, len);
-        free(exact);
-        if (bad)
-            fail_msg("%s: %s", e->d_name, bad);
-        files++;
-    }
-    closedir(d);
-    assert_true(files >= 10);
+    json_t *doc = *state;
+    el_vec_run_corpus("hs", el_fuzz_check_hs, 10);
     /* the fixture's transcript is e2ee.json's alice->bob */
     json_t *v = json_array_get(json_object_get(doc, "handshake"), 0);
     const el_fuzz_hs_fixture *fx = el_fuzz_hs_fx();
-    assert_hex(fx->hs1, EL_HS1_LEN, str(v, "hs1_hex"), "fixture hs1");
-    assert_hex(fx->hs2, EL_HS2_LEN, str(v, "hs2_hex"), "fixture hs2");
-    assert_hex(fx->hs3, EL_HS3_LEN, str(v, "hs3_hex"), "fixture hs3");
+    el_vec_assert_hex(fx->hs1, EL_HS1_LEN, el_vec_str(v, "hs1_hex"), "fixture hs1");
+    el_vec_assert_hex(fx->hs2, EL_HS2_LEN, el_vec_str(v, "hs2_hex"), "fixture hs2");
+    el_vec_assert_hex(fx->hs3, EL_HS3_LEN, el_vec_str(v, "hs3_hex"), "fixture hs3");
 }
 
 int main(void)
@@ -701,5 +580,5 @@ int main(void)
         cmocka_unit_test(test_labels_and_args),
         cmocka_unit_test(test_fuzz_corpus),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, el_vec_setup_e2ee, el_vec_teardown);
 }

@@ -11,13 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <dirent.h>
-
 #include <cmocka.h>
 #include <jansson.h>
 #include <openssl/rand.h>
 
 #include "test.h"
+#include "vectors.h"
 
 #include "base/enc.h"
 #include "base/err.h"
@@ -26,72 +25,23 @@
 #define EL_FUZZ_NO_MAIN
 #include "../fuzz/fuzz_frame.c"
 
-#ifndef EL_TEST_VECTORS
-#error "EL_TEST_VECTORS must name the tests/vectors directory"
-#endif
-
-static json_t *load(void)
-{
-    json_error_t jerr;
-    json_t *doc = json_load_file(EL_TEST_VECTORS "/e2ee.json", 0, &jerr);
-    if (!doc)
-        fail_msg("cannot load e2ee.json: %s (line %d)", jerr.text, jerr.line);
-    return doc;
-}
-
-static const char *str(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_string(v))
-        fail_msg("vector field \"%s\" missing or not a string", key);
-    return json_string_value(v);
-}
-
-static uint64_t num(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        fail_msg("vector field \"%s\" missing or not an integer", key);
-    return (uint64_t)json_integer_value(v);
-}
-
-static uint8_t *hex(const char *h, size_t *n)
-{
-    size_t len = strlen(h);
-    uint8_t *b = malloc(len / 2 + 1);
-    assert_non_null(b);
-    assert_int_equal(el_hex_decode(h, len, b, len / 2 + 1), (ssize_t)(len / 2));
-    *n = len / 2;
-    return b;
-}
-
-static void key_of(json_t *v, uint8_t k[32])
-{
-    size_t n;
-    uint8_t *b = hex(str(v, "key_hex"), &n);
-    assert_int_equal(n, 32);
-    memcpy(k, b, 32);
-    free(b);
-}
-
 /* ---- vectors ---------------------------------------------------------- */
 
 static void test_frames_vectors(void **state)
 {
     (void)state;
-    json_t *doc = load();
-    json_t *vs = json_object_get(doc, "frames");
-    assert_true(json_array_size(vs) >= 8);
+    json_t *doc = el_vec_load("e2ee.json");
+    json_t *vs = el_vec_cases(doc, "frames", 8);
     size_t i;
     json_t *v;
     int rekeyed = 0;
     json_array_foreach(vs, i, v) {
         uint8_t k[32];
         size_t ptlen, flen, outlen, backlen;
-        key_of(v, k);
-        uint64_t n = num(v, "n");
-        uint8_t *pt = hex(str(v, "plaintext_hex"), &ptlen);
-        uint8_t *want = hex(str(v, "frame_hex"), &flen);
+        el_vec_hex32(el_vec_str(v, "key_hex"), k);
+        uint64_t n = el_vec_uint(v, "n");
+        uint8_t *pt = el_vec_hex(el_vec_str(v, "plaintext_hex"), &ptlen);
+        uint8_t *want = el_vec_hex(el_vec_str(v, "frame_hex"), &flen);
         uint8_t *out = malloc(ptlen + EL_FRAME_OVERHEAD);
         uint8_t *back = malloc(ptlen + 1);
         el_fcipher *tx, *rx;
@@ -126,36 +76,34 @@ static void test_frames_vectors(void **state)
 
 static int reason_code(const char *r)
 {
-    if (!strcmp(r, "truncated")) return EL_ERR_INVALID;
-    if (!strcmp(r, "replay")) return EL_ERR_EXISTS;
-    if (!strcmp(r, "reorder")) return EL_ERR_STATE;
-    if (!strcmp(r, "auth")) return EL_ERR_CRYPTO;
-    fail_msg("unknown reason %s", r);
-    return 0;
+    static const el_vec_code codes[] = {{"truncated", EL_ERR_INVALID},
+                                        {"replay", EL_ERR_EXISTS},
+                                        {"reorder", EL_ERR_STATE},
+                                        {"auth", EL_ERR_CRYPTO}};
+    return el_vec_code_of(codes, sizeof codes / sizeof codes[0], r, "reason");
 }
 
 static void test_bad_frames_vectors(void **state)
 {
     (void)state;
-    json_t *doc = load();
-    json_t *vs = json_object_get(doc, "bad_frames");
-    assert_true(json_array_size(vs) >= 10);
+    json_t *doc = el_vec_load("e2ee.json");
+    json_t *vs = el_vec_cases(doc, "bad_frames", 10);
     size_t i;
     json_t *v;
     int seen[4] = {0};
     json_array_foreach(vs, i, v) {
         uint8_t k[32], out[EL_FRAME_MAX];
         size_t flen, outlen = 99;
-        key_of(v, k);
-        uint64_t at = num(v, "expected_n");
-        const char *reason = str(v, "reason");
-        uint8_t *f = hex(str(v, "frame_hex"), &flen);
+        el_vec_hex32(el_vec_str(v, "key_hex"), k);
+        uint64_t at = el_vec_uint(v, "expected_n");
+        const char *reason = el_vec_str(v, "reason");
+        uint8_t *f = el_vec_hex(el_vec_str(v, "frame_hex"), &flen);
         el_fcipher *rx;
         assert_int_equal(el_fcipher_new(&rx, k), EL_OK);
         assert_int_equal(el_fcipher_seek(rx, at), EL_OK);
         int rc = el_fcipher_open(rx, f, flen, out, sizeof out, &outlen);
         if (rc != reason_code(reason))
-            fail_msg("%s: got %s (%d), want %s", str(v, "name"), el_fcipher_reason(rc), rc, reason);
+            fail_msg("%s: got %s (%d), want %s", el_vec_str(v, "name"), el_fcipher_reason(rc), rc, reason);
         assert_string_equal(el_fcipher_reason(rc), reason);
         assert_int_equal(outlen, 0);
         const el_fcipher_stats *st = el_fcipher_stats_get(rx);
@@ -296,32 +244,7 @@ static void test_seek_and_odd_input(void **state)
 static void test_fuzz_corpus(void **state)
 {
     (void)state;
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/../fuzz/corpus/frame", EL_TEST_VECTORS);
-    DIR *d = opendir(dir);
-    if (!d)
-        fail_msg("cannot open %s", dir);
-    size_t files = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[2048];
-        size_t len = 0;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        char *buf = el_test_read_file(path, &len);
-        assert_non_null(buf);
-        uint8_t *exact = malloc(len ? len : 1);
-        memcpy(exact, buf, len);
-        free(buf);
-        const char *bad = el_fuzz_check_frame(exact, len);
-        free(exact);
-        if (bad)
-            fail_msg("%s: %s", e->d_name, bad);
-        files++;
-    }
-    closedir(d);
-    assert_true(files >= 10);
+    el_vec_run_corpus("frame", el_fuzz_check_frame, 10);
 }
 
 int main(void)

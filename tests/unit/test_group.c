@@ -11,16 +11,12 @@
 
 #include <cmocka.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "base/enc.h"
 #include "base/err.h"
 #include "crypto/identity.h"
 #include "proto/group.h"
-
-#ifndef EL_TEST_VECTORS
-#error "EL_TEST_VECTORS must name the tests/vectors directory"
-#endif
+#include "vectors.h"
 
 /* ---- fixtures ----------------------------------------------------------- */
 
@@ -31,56 +27,20 @@ typedef struct {
     size_t n_vec;
 } fixture;
 
-static const char *str_field(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v))
-        fail_msg("vector field \"%s\" missing or not a string", key);
-    return json_string_value(v);
-}
-
-static void hex_exact(const char *hex, uint8_t *out, size_t n)
-{
-    assert_int_equal(strlen(hex), 2 * n);
-    assert_int_equal(el_hex_decode(hex, 2 * n, out, n), (ssize_t)n);
-}
-
-static void b64_exact(const char *text, uint8_t *out, size_t n)
-{
-    assert_int_equal(el_b64url_decode(text, strlen(text), out, n), (ssize_t)n);
-}
-
+/* identities[] entry `name`, checked against its peer_id. */
 static el_identity *identity_named(json_t *doc, const char *name)
 {
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(doc, "identities"), i, v) {
-        if (strcmp(str_field(v, "name"), name) != 0)
-            continue;
-        uint8_t seed[EL_ID_KEY_LEN], skp[EL_ID_KEY_LEN];
-        char err[256] = "";
-        el_identity *id = NULL;
-        hex_exact(str_field(v, "ik_seed_hex"), seed, sizeof seed);
-        hex_exact(str_field(v, "sk_private_hex"), skp, sizeof skp);
-        if (el_identity_new(&id, seed, skp, err, sizeof err) != EL_OK)
-            fail_msg("el_identity_new(%s): %s", name, err);
-        OPENSSL_cleanse(seed, sizeof seed);
-        OPENSSL_cleanse(skp, sizeof skp);
-        assert_string_equal(el_identity_peer_id(id), str_field(v, "peer_id"));
-        return id;
-    }
-    fail_msg("no identity %s", name);
-    return NULL;
+    json_t *v = el_vec_identity_entry(doc, name);
+    el_identity *id = el_vec_identity_of(v);
+    assert_string_equal(el_identity_peer_id(id), el_vec_str(v, "peer_id"));
+    return id;
 }
 
 static int setup(void **state)
 {
-    json_error_t jerr;
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    f->doc = json_load_file(EL_TEST_VECTORS "/e2ee.json", 0, &jerr);
-    if (!f->doc)
-        fail_msg("cannot load e2ee.json: %s (line %d)", jerr.text, jerr.line);
+    f->doc = el_vec_load("e2ee.json");
     f->alice = identity_named(f->doc, "alice");
     f->bob = identity_named(f->doc, "bob");
     f->carol = identity_named(f->doc, "carol");
@@ -92,8 +52,8 @@ static int setup(void **state)
         el_group_signed *g = &f->vec[i];
         if (el_group_state_from_json(json_object_get(v, "state"), &g->state, err, sizeof err) != EL_OK)
             fail_msg("group[%zu]: %s", i, err);
-        b64_exact(str_field(v, "by_ik"), g->by_ik, sizeof g->by_ik);
-        b64_exact(str_field(v, "sig"), g->sig, sizeof g->sig);
+        el_vec_b64_exact(el_vec_str(v, "by_ik"), g->by_ik, sizeof g->by_ik);
+        el_vec_b64_exact(el_vec_str(v, "sig"), g->sig, sizeof g->sig);
         f->n_vec = i + 1;
     }
     assert_true(f->n_vec >= 4);
@@ -151,12 +111,12 @@ static void test_vectors_reproduce(void **state)
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(f->doc, "group"), i, v) {
-        const char *name = str_field(v, "name");
+        const char *name = el_vec_str(v, "name");
         const el_group_signed *g = &f->vec[i];
         uint8_t want[EL_GROUP_CANONICAL_MAX], got[EL_GROUP_CANONICAL_MAX];
-        size_t want_len = strlen(str_field(v, "canonical_hex")) / 2, len = 0;
+        size_t want_len = strlen(el_vec_str(v, "canonical_hex")) / 2, len = 0;
         char err[256] = "";
-        hex_exact(str_field(v, "canonical_hex"), want, want_len);
+        el_vec_hex_exact(el_vec_str(v, "canonical_hex"), want, want_len);
 
         /* canonical bytes, byte for byte */
         expect_rc(el_group_canonical(&g->state, got, &len, err, sizeof err), EL_OK, err, name);
@@ -166,7 +126,7 @@ static void test_vectors_reproduce(void **state)
         expect_rc(el_group_verify(g, err, sizeof err), EL_OK, err, name);
         /* and we sign the same (Ed25519 is deterministic) with the same by_ik */
         el_group_signed mine;
-        expect_rc(el_group_sign(signer_named(f, str_field(v, "signer")), &g->state, &mine, err, sizeof err),
+        expect_rc(el_group_sign(signer_named(f, el_vec_str(v, "signer")), &g->state, &mine, err, sizeof err),
                   EL_OK, err, name);
         assert_memory_equal(mine.sig, g->sig, EL_ID_SIG_LEN);
         assert_memory_equal(mine.by_ik, g->by_ik, EL_ID_KEY_LEN);

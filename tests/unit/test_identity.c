@@ -17,52 +17,9 @@
 #include "base/enc.h"
 #include "base/err.h"
 #include "crypto/identity.h"
-
-#ifndef EL_TEST_VECTORS
-#error "EL_TEST_VECTORS must name the tests/vectors directory"
-#endif
+#include "vectors.h"
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static json_t *load_vectors(void)
-{
-    json_error_t jerr;
-    json_t *doc = json_load_file(EL_TEST_VECTORS "/identity.json", 0, &jerr);
-    if (!doc)
-        fail_msg("cannot load identity.json: %s (line %d)", jerr.text, jerr.line);
-    return doc;
-}
-
-static const char *str_field(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v))
-        fail_msg("vector field \"%s\" missing or not a string", key);
-    return json_string_value(v);
-}
-
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static void hex_exact(const char *hex, uint8_t *out, size_t n)
-{
-    assert_int_equal(strlen(hex), 2 * n);
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_nibble(hex[2 * i]), lo = hex_nibble(hex[2 * i + 1]);
-        assert_true(hi >= 0 && lo >= 0);
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-}
-
-static void b64_exact(const char *text, uint8_t *out, size_t n)
-{
-    assert_int_equal(el_b64url_decode(text, strlen(text), out, n), (ssize_t)n);
-}
 
 /* The nonce check the server does before calling el_id_verify_login*. */
 static int decode_nonce(const char *text, uint8_t nonce[EL_ID_NONCE_LEN])
@@ -74,35 +31,19 @@ static int decode_nonce(const char *text, uint8_t nonce[EL_ID_NONCE_LEN])
     return EL_OK;
 }
 
-static el_identity *identity_of(json_t *v)
-{
-    uint8_t seed[EL_ID_KEY_LEN], skp[EL_ID_KEY_LEN];
-    char err[256] = "";
-    el_identity *id = NULL;
-    hex_exact(str_field(v, "ik_seed_hex"), seed, sizeof seed);
-    hex_exact(str_field(v, "sk_private_hex"), skp, sizeof skp);
-    int rc = el_identity_new(&id, seed, skp, err, sizeof err);
-    if (rc != EL_OK)
-        fail_msg("el_identity_new: %s", err);
-    OPENSSL_cleanse(seed, sizeof seed);
-    OPENSSL_cleanse(skp, sizeof skp);
-    return id;
-}
-
 /* ---- positive vectors ------------------------------------------------- */
 
 static void test_vectors_reproduce(void **state)
 {
     (void)state;
-    json_t *doc = load_vectors();
-    json_t *vectors = json_object_get(doc, "vectors");
-    assert_true(json_array_size(vectors) >= 3);
+    json_t *doc = el_vec_load("identity.json");
+    json_t *vectors = el_vec_cases(doc, "vectors", 3);
 
     size_t i;
     json_t *v;
     json_array_foreach(vectors, i, v) {
-        const char *name = str_field(v, "name");
-        el_identity *id = identity_of(v);
+        const char *name = el_vec_str(v, "name");
+        el_identity *id = el_vec_identity_of(v);
         const el_id_bundle *mine = el_identity_bundle(id);
         char ik[EL_ID_KEY_B64_SIZE], sk[EL_ID_KEY_B64_SIZE], sig[EL_ID_SIG_B64_SIZE];
         char pid[EL_PEER_ID_LEN + 1];
@@ -110,18 +51,18 @@ static void test_vectors_reproduce(void **state)
 
         /* Derivation from the private seeds. */
         assert_int_equal(el_id_bundle_to_b64(mine, ik, sk, sig), EL_OK);
-        assert_string_equal(ik, str_field(v, "ik"));
-        assert_string_equal(sk, str_field(v, "sk"));
-        assert_string_equal(sig, str_field(v, "sk_sig")); /* Ed25519 is deterministic */
-        assert_string_equal(el_identity_peer_id(id), str_field(v, "peer_id"));
+        assert_string_equal(ik, el_vec_str(v, "ik"));
+        assert_string_equal(sk, el_vec_str(v, "sk"));
+        assert_string_equal(sig, el_vec_str(v, "sk_sig")); /* Ed25519 is deterministic */
+        assert_string_equal(el_identity_peer_id(id), el_vec_str(v, "peer_id"));
         assert_int_equal(el_id_peer_id(mine->ik, pid), EL_OK);
-        assert_string_equal(pid, str_field(v, "peer_id"));
+        assert_string_equal(pid, el_vec_str(v, "peer_id"));
         assert_true(el_id_valid_peer_id(pid));
 
         /* The public side: decode and verify the bundle text. */
         el_id_bundle b;
-        int rc = el_id_bundle_from_b64(&b, str_field(v, "ik"), str_field(v, "sk"),
-                                       str_field(v, "sk_sig"), err, sizeof err);
+        int rc = el_id_bundle_from_b64(&b, el_vec_str(v, "ik"), el_vec_str(v, "sk"),
+                                       el_vec_str(v, "sk_sig"), err, sizeof err);
         if (rc != EL_OK)
             fail_msg("%s: bundle rejected: %s", name, err);
         assert_memory_equal(&b, mine, sizeof b);
@@ -129,22 +70,22 @@ static void test_vectors_reproduce(void **state)
 
         /* Login: verify the vector's signature, and make the same one. */
         uint8_t nonce[EL_ID_NONCE_LEN], login[EL_ID_SIG_LEN], mysig[EL_ID_SIG_LEN];
-        const char *sid = str_field(v, "sid");
-        assert_int_equal(decode_nonce(str_field(v, "nonce"), nonce), EL_OK);
-        b64_exact(str_field(v, "login_sig"), login, sizeof login);
+        const char *sid = el_vec_str(v, "sid");
+        assert_int_equal(decode_nonce(el_vec_str(v, "nonce"), nonce), EL_OK);
+        el_vec_b64_exact(el_vec_str(v, "login_sig"), login, sizeof login);
         assert_int_equal(el_id_verify_login(&b, nonce, sid, login), EL_OK);
-        assert_int_equal(el_id_verify_login_b64(&b, nonce, sid, str_field(v, "login_sig")), EL_OK);
+        assert_int_equal(el_id_verify_login_b64(&b, nonce, sid, el_vec_str(v, "login_sig")), EL_OK);
         assert_int_equal(el_identity_sign_login(id, nonce, sid, mysig), EL_OK);
         assert_memory_equal(mysig, login, sizeof login);
         assert_int_equal(el_identity_sign_login_b64(id, nonce, sid, sig), EL_OK);
-        assert_string_equal(sig, str_field(v, "login_sig"));
+        assert_string_equal(sig, el_vec_str(v, "login_sig"));
 
         /* Secret export gives back exactly the seeds (no clamping). */
         uint8_t want[EL_ID_KEY_LEN], got[EL_ID_KEY_LEN];
-        hex_exact(str_field(v, "sk_private_hex"), want, sizeof want);
+        el_vec_hex_exact(el_vec_str(v, "sk_private_hex"), want, sizeof want);
         assert_int_equal(el_identity_sk_private(id, got), EL_OK);
         assert_memory_equal(got, want, sizeof want);
-        hex_exact(str_field(v, "ik_seed_hex"), want, sizeof want);
+        el_vec_hex_exact(el_vec_str(v, "ik_seed_hex"), want, sizeof want);
         assert_int_equal(el_identity_ik_seed(id, got), EL_OK);
         assert_memory_equal(got, want, sizeof want);
 
@@ -157,7 +98,7 @@ static void test_vectors_reproduce(void **state)
 static void test_domains(void **state)
 {
     (void)state;
-    json_t *doc = load_vectors();
+    json_t *doc = el_vec_load("identity.json");
     json_t *d = json_object_get(doc, "domains_hex");
     static const struct { const char *key, *text; } dom[] = {
         {"static_key", "echolink-v1-static-key"},
@@ -168,7 +109,7 @@ static void test_domains(void **state)
         char hex[128];
         /* strlen + 1: the label followed by exactly one 0x00 byte. */
         el_hex_encode((const uint8_t *)dom[i].text, strlen(dom[i].text) + 1, hex, sizeof hex);
-        assert_string_equal(hex, str_field(d, dom[i].key));
+        assert_string_equal(hex, el_vec_str(d, dom[i].key));
     }
     json_decref(doc);
 }
@@ -188,21 +129,21 @@ static int expected_rc(const char *expect)
 static void test_negative(void **state)
 {
     (void)state;
-    json_t *doc = load_vectors();
+    json_t *doc = el_vec_load("identity.json");
     json_t *neg = json_object_get(doc, "negative");
     assert_true(json_array_size(neg) > 0);
     size_t i, n_bundle = 0, n_login = 0;
     json_t *c;
     json_array_foreach(neg, i, c) {
-        const char *name = str_field(c, "name");
-        const char *kind = str_field(c, "kind");
-        int want = expected_rc(str_field(c, "expect"));
+        const char *name = el_vec_str(c, "name");
+        const char *kind = el_vec_str(c, "kind");
+        int want = expected_rc(el_vec_str(c, "expect"));
         json_t *field = json_object_get(c, "field");
         char err[256] = "";
         el_id_bundle b;
         memset(&b, 0xa5, sizeof b);
-        int rc = el_id_bundle_from_b64(&b, str_field(c, "ik"), str_field(c, "sk"),
-                                       str_field(c, "sk_sig"), err, sizeof err);
+        int rc = el_id_bundle_from_b64(&b, el_vec_str(c, "ik"), el_vec_str(c, "sk"),
+                                       el_vec_str(c, "sk_sig"), err, sizeof err);
         if (strcmp(kind, "bundle") == 0) {
             n_bundle++;
             if (rc != want)
@@ -220,19 +161,19 @@ static void test_negative(void **state)
         if (rc != EL_OK)
             fail_msg("%s: its bundle should be valid: %s", name, err);
         uint8_t nonce[EL_ID_NONCE_LEN];
-        rc = decode_nonce(str_field(c, "nonce"), nonce);
+        rc = decode_nonce(el_vec_str(c, "nonce"), nonce);
         if (rc == EL_OK)
-            rc = el_id_verify_login_b64(&b, nonce, str_field(c, "sid"), str_field(c, "login_sig"));
+            rc = el_id_verify_login_b64(&b, nonce, el_vec_str(c, "sid"), el_vec_str(c, "login_sig"));
         else
             assert_string_equal(json_string_value(field), "nonce");
         if (rc != want)
             fail_msg("%s: rc %d, want %d", name, rc, want);
         /* The binary entry point agrees whenever the signature decodes. */
         uint8_t sig[EL_ID_SIG_LEN];
-        const char *sig_text = str_field(c, "login_sig");
-        if (decode_nonce(str_field(c, "nonce"), nonce) == EL_OK && strlen(sig_text) == EL_ID_SIG_B64_LEN &&
+        const char *sig_text = el_vec_str(c, "login_sig");
+        if (decode_nonce(el_vec_str(c, "nonce"), nonce) == EL_OK && strlen(sig_text) == EL_ID_SIG_B64_LEN &&
             el_b64url_decode(sig_text, EL_ID_SIG_B64_LEN, sig, sizeof sig) == EL_ID_SIG_LEN)
-            assert_int_equal(el_id_verify_login(&b, nonce, str_field(c, "sid"), sig), EL_ERR_CRYPTO);
+            assert_int_equal(el_id_verify_login(&b, nonce, el_vec_str(c, "sid"), sig), EL_ERR_CRYPTO);
     }
     assert_true(n_bundle > 0 && n_login > 0);
     json_decref(doc);
@@ -241,11 +182,11 @@ static void test_negative(void **state)
 static void test_peer_id_syntax(void **state)
 {
     (void)state;
-    json_t *doc = load_vectors();
+    json_t *doc = el_vec_load("identity.json");
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(doc, "peer_id_syntax"), i, c) {
-        const char *s = str_field(c, "s");
+        const char *s = el_vec_str(c, "s");
         int want = json_is_true(json_object_get(c, "valid"));
         if (el_id_valid_peer_id(s) != want)
             fail_msg("el_id_valid_peer_id(\"%s\") != %d", s, want);
@@ -259,16 +200,16 @@ static void test_peer_id_syntax(void **state)
 static void test_small_order(void **state)
 {
     (void)state;
-    json_t *doc = load_vectors();
+    json_t *doc = el_vec_load("identity.json");
     json_t *v0 = json_array_get(json_object_get(doc, "vectors"), 0);
-    el_identity *id = identity_of(v0);
+    el_identity *id = el_vec_identity_of(v0);
     uint8_t nonce[EL_ID_NONCE_LEN] = {0};
     size_t i;
     json_t *h;
     json_array_foreach(json_object_get(doc, "small_order_hex"), i, h) {
         for (int top = 0; top < 2; top++) {
             uint8_t pt[EL_ID_KEY_LEN];
-            hex_exact(json_string_value(h), pt, sizeof pt);
+            el_vec_hex_exact(json_string_value(h), pt, sizeof pt);
             pt[31] |= (uint8_t)(top << 7);
             el_id_bundle b = *el_identity_bundle(id);
             memcpy(b.ik, pt, sizeof pt);
@@ -343,9 +284,9 @@ static void test_generate_round_trip(void **state)
 static void test_bit_flips(void **state)
 {
     (void)state;
-    json_t *doc = load_vectors();
+    json_t *doc = el_vec_load("identity.json");
     json_t *v0 = json_array_get(json_object_get(doc, "vectors"), 0);
-    el_identity *id = identity_of(v0);
+    el_identity *id = el_vec_identity_of(v0);
     const el_id_bundle good = *el_identity_bundle(id);
     uint8_t nonce[EL_ID_NONCE_LEN], sig[EL_ID_SIG_LEN];
     char sid[] = "Gm7sVb6m8QFSGyq6AAAB";

@@ -19,10 +19,7 @@
 #include "crypto/identity.h"
 #include "proto/group.h"
 #include "proto/msg.h"
-
-#ifndef EL_TEST_VECTORS
-#error "EL_TEST_VECTORS must name the tests/vectors directory"
-#endif
+#include "vectors.h"
 
 /* The fuzz target's invariants (el_fuzz_check_msg), run on its seeds below. */
 #define EL_FUZZ_MSG_NO_MAIN
@@ -31,23 +28,6 @@
 #include <dirent.h>
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static json_t *load_vectors(void)
-{
-    json_error_t jerr;
-    json_t *doc = json_load_file(EL_TEST_VECTORS "/e2ee.json", 0, &jerr);
-    if (!doc)
-        fail_msg("cannot load e2ee.json: %s (line %d)", jerr.text, jerr.line);
-    return doc;
-}
-
-static const char *str_field(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v))
-        fail_msg("vector field \"%s\" missing or not a string", key);
-    return json_string_value(v);
-}
 
 static int parse_text(const char *text, el_msg **m, char *err, size_t errlen)
 {
@@ -112,15 +92,14 @@ static const char *stage_of(int rc)
 static void test_vectors_messages(void **state)
 {
     (void)state;
-    json_t *doc = load_vectors();
-    json_t *cases = json_object_get(doc, "messages");
-    assert_true(json_array_size(cases) >= 40);
+    json_t *doc = el_vec_load("e2ee.json");
+    json_t *cases = el_vec_cases(doc, "messages", 40);
     size_t i, n_valid = 0, n_invalid = 0, n_unknown = 0;
     json_t *c;
     int seen[EL_MSG_T_GROUP_LEAVE + 1] = {0};
     json_array_foreach(cases, i, c) {
-        const char *name = str_field(c, "name");
-        const char *text = str_field(c, "json");
+        const char *name = el_vec_str(c, "name");
+        const char *text = el_vec_str(c, "json");
         int valid = json_is_true(json_object_get(c, "valid"));
         char err[256] = "";
         el_msg *m = NULL;
@@ -129,7 +108,7 @@ static void test_vectors_messages(void **state)
             if (rc >= 0)
                 fail_msg("messages[%zu] \"%s\": accepted (%d), must be refused", i, name, rc);
             assert_null(m);
-            const char *stage = str_field(c, "stage");
+            const char *stage = el_vec_str(c, "stage");
             if (strcmp(stage, stage_of(rc)) != 0)
                 fail_msg("messages[%zu] \"%s\": refused at stage %s (%d: %s), vectors say %s", i,
                          name, stage_of(rc), rc, err, stage);
@@ -173,8 +152,8 @@ static el_msg *vector_msg(json_t *doc, const char *name)
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(doc, "messages"), i, c)
-        if (strcmp(str_field(c, "name"), name) == 0)
-            return expect_parsed(str_field(c, "json"));
+        if (strcmp(el_vec_str(c, "name"), name) == 0)
+            return expect_parsed(el_vec_str(c, "json"));
     fail_msg("no vector \"%s\"", name);
     return NULL;
 }
@@ -182,7 +161,7 @@ static el_msg *vector_msg(json_t *doc, const char *name)
 static void test_vector_fields(void **state)
 {
     (void)state;
-    json_t *doc = load_vectors();
+    json_t *doc = el_vec_load("e2ee.json");
 
     el_msg *m = vector_msg(doc, "CHAT with reply_to and group");
     assert_int_equal(m->type, EL_MSG_T_CHAT);
@@ -741,11 +720,11 @@ static void test_fuzz_seeds(void **state)
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
         assert_null(el_fuzz_check_msg((const uint8_t *)extra[i], strlen(extra[i])));
     /* the whole vector set, whatever its size */
-    json_t *doc = load_vectors();
+    json_t *doc = el_vec_load("e2ee.json");
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(doc, "messages"), i, c) {
-        const char *text = str_field(c, "json");
+        const char *text = el_vec_str(c, "json");
         size_t len = strlen(text);
         uint8_t *pt = malloc(len + 1);
         assert_non_null(pt);

@@ -18,86 +18,33 @@
 #include "base/enc.h"
 #include "base/err.h"
 #include "crypto/noise.h"
-
-#ifndef EL_TEST_VECTORS
-#error "EL_TEST_VECTORS must name the tests/vectors directory"
-#endif
-
-/* ---- helpers ---------------------------------------------------------- */
-
-static json_t *load(const char *file)
-{
-    char path[1024];
-    json_error_t jerr;
-    snprintf(path, sizeof path, "%s/%s", EL_TEST_VECTORS, file);
-    json_t *doc = json_load_file(path, 0, &jerr);
-    if (!doc)
-        fail_msg("cannot load %s: %s (line %d)", path, jerr.text, jerr.line);
-    return doc;
-}
-
-static const char *str(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_string(v))
-        fail_msg("vector field \"%s\" missing or not a string", key);
-    return json_string_value(v);
-}
-
-/* Decodes hex into a fresh buffer (at least 1 byte allocated). */
-static uint8_t *hex(const char *h, size_t *n)
-{
-    size_t len = strlen(h);
-    uint8_t *b = malloc(len / 2 + 1);
-    assert_non_null(b);
-    assert_int_equal(el_hex_decode(h, len, b, len / 2 + 1), (ssize_t)(len / 2));
-    *n = len / 2;
-    return b;
-}
-
-static void hex32(const char *h, uint8_t out[32])
-{
-    assert_int_equal(strlen(h), 64);
-    assert_int_equal(el_hex_decode(h, 64, out, 32), 32);
-}
-
-static void assert_hex(const uint8_t *got, size_t n, const char *want)
-{
-    size_t wn;
-    uint8_t *w = hex(want, &wn);
-    if (wn != n || memcmp(got, w, n) != 0) {
-        char *g = malloc(2 * n + 1);
-        el_hex_encode(got, n, g, 2 * n + 1);
-        fail_msg("got  %s\nwant %s", g, want);
-    }
-    free(w);
-}
+#include "vectors.h"
 
 /* ---- published vectors ------------------------------------------------ */
 
 static void run_vector(json_t *v)
 {
-    const char *name = str(v, "protocol_name");
+    const char *name = el_vec_str(v, "protocol_name");
     int xx = strcmp(name, "Noise_XX_25519_AESGCM_SHA256") == 0;
     if (!xx && strcmp(name, "Noise_X_25519_AESGCM_SHA256") != 0)
         fail_msg("unexpected protocol %s", name);
     el_noise_pattern pat = xx ? EL_NOISE_XX : EL_NOISE_X;
     size_t plen_i, plen_r;
-    uint8_t *pro_i = hex(str(v, "init_prologue"), &plen_i);
-    uint8_t *pro_r = hex(str(v, "resp_prologue"), &plen_r);
+    uint8_t *pro_i = el_vec_hex(el_vec_str(v, "init_prologue"), &plen_i);
+    uint8_t *pro_r = el_vec_hex(el_vec_str(v, "resp_prologue"), &plen_r);
     uint8_t si[32], sr[32], ei[32], er[32], rs[32];
-    hex32(str(v, "init_static"), si);
-    hex32(str(v, "resp_static"), sr);
-    hex32(str(v, "init_ephemeral"), ei);
+    el_vec_hex32(el_vec_str(v, "init_static"), si);
+    el_vec_hex32(el_vec_str(v, "resp_static"), sr);
+    el_vec_hex32(el_vec_str(v, "init_ephemeral"), ei);
     if (!xx)
-        hex32(str(v, "init_remote_static"), rs);
+        el_vec_hex32(el_vec_str(v, "init_remote_static"), rs);
 
     el_noise *ini = NULL, *res = NULL;
     assert_int_equal(el_noise_new(&ini, pat, 1, pro_i, plen_i, si, NULL, xx ? NULL : rs), EL_OK);
     assert_int_equal(el_noise_new(&res, pat, 0, pro_r, plen_r, sr, xx ? NULL : rs /* known public half */, NULL), EL_OK);
     assert_int_equal(el_noise_set_ephemeral(ini, ei), EL_OK);
-    if (json_is_string(json_object_get(v, "resp_ephemeral"))) {
-        hex32(str(v, "resp_ephemeral"), er);
+    if (el_vec_has(v, "resp_ephemeral")) {
+        el_vec_hex32(el_vec_str(v, "resp_ephemeral"), er);
         assert_int_equal(el_noise_set_ephemeral(res, er), EL_OK);
     }
 
@@ -110,8 +57,8 @@ static void run_vector(json_t *v)
     json_t *m;
     json_array_foreach(msgs, i, m) {
         size_t pl, cl, outlen = 0, backlen = 0;
-        uint8_t *payload = hex(str(m, "payload"), &pl);
-        uint8_t *ct = hex(str(m, "ciphertext"), &cl);
+        uint8_t *payload = el_vec_hex(el_vec_str(m, "payload"), &pl);
+        uint8_t *ct = el_vec_hex(el_vec_str(m, "ciphertext"), &cl);
         int from_init = xx ? (i % 2 == 0) : 1;
         if (i < nhs) {
             el_noise *w = from_init ? ini : res, *r = from_init ? res : ini;
@@ -127,8 +74,9 @@ static void run_vector(json_t *v)
                 uint8_t k1[32], k2[32], k1b[32], k2b[32];
                 assert_true(el_noise_is_complete(ini) && el_noise_is_complete(res));
                 assert_memory_equal(el_noise_hash(ini), el_noise_hash(res), 32);
-                if (json_is_string(json_object_get(v, "handshake_hash")))
-                    assert_hex(el_noise_hash(ini), 32, str(v, "handshake_hash"));
+                if (el_vec_has(v, "handshake_hash"))
+                    el_vec_assert_hex(el_noise_hash(ini), 32, el_vec_str(v, "handshake_hash"),
+                                      "handshake hash");
                 /* each side learned the other's static key */
                 assert_non_null(el_noise_remote_static(res));
                 assert_int_equal(el_noise_split(ini, k1, k2), EL_OK);
@@ -170,13 +118,13 @@ static void run_vector(json_t *v)
 static void test_published_vectors(void **state)
 {
     (void)state;
-    json_t *doc = load("noise.json");
+    json_t *doc = el_vec_load("noise.json");
     json_t *vs = json_object_get(doc, "vectors");
     size_t i, nxx = 0, nx = 0;
     json_t *v;
     json_array_foreach(vs, i, v) {
         run_vector(v);
-        if (strstr(str(v, "protocol_name"), "_XX_"))
+        if (strstr(el_vec_str(v, "protocol_name"), "_XX_"))
             nxx++;
         else
             nx++;
@@ -276,7 +224,7 @@ static void test_low_order_ephemeral(void **state)
     uint8_t sr[32], m1[33], out[256];
     size_t n, pn;
     size_t l;
-    uint8_t *lo = hex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800", &l);
+    uint8_t *lo = el_vec_hex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800", &l);
     RAND_bytes(sr, 32);
     el_noise *b;
     assert_int_equal(el_noise_new(&b, EL_NOISE_XX, 0, NULL, 0, sr, NULL, NULL), EL_OK);
@@ -351,16 +299,15 @@ static void test_cipher_rules(void **state)
 static void test_rekey_vectors(void **state)
 {
     (void)state;
-    json_t *doc = load("e2ee.json");
-    json_t *vs = json_object_get(doc, "rekey");
-    assert_true(json_array_size(vs) >= 3);
+    json_t *doc = el_vec_load("e2ee.json");
+    json_t *vs = el_vec_cases(doc, "rekey", 3);
     size_t i;
     json_t *v;
     json_array_foreach(vs, i, v) {
         uint8_t k[32], want[32], ct[64];
         size_t n;
-        hex32(str(v, "key_hex"), k);
-        hex32(str(v, "rekeyed_hex"), want);
+        el_vec_hex32(el_vec_str(v, "key_hex"), k);
+        el_vec_hex32(el_vec_str(v, "rekeyed_hex"), want);
         el_noise_cipher *a, *b;
         assert_int_equal(el_noise_cipher_new(&a), EL_OK);
         assert_int_equal(el_noise_cipher_new(&b), EL_OK);

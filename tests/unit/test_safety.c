@@ -16,66 +16,30 @@
 #include "base/err.h"
 #include "crypto/identity.h"
 #include "crypto/safety.h"
-
-#ifndef EL_TEST_VECTORS
-#error "EL_TEST_VECTORS must name the tests/vectors directory"
-#endif
-
-static json_t *load(const char *file)
-{
-    char path[512];
-    json_error_t jerr;
-    snprintf(path, sizeof path, "%s/%s", EL_TEST_VECTORS, file);
-    json_t *doc = json_load_file(path, 0, &jerr);
-    if (!doc)
-        fail_msg("cannot load %s: %s (line %d)", path, jerr.text, jerr.line);
-    return doc;
-}
-
-static const char *str_field(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v))
-        fail_msg("vector field \"%s\" missing or not a string", key);
-    return json_string_value(v);
-}
-
-static void b64_exact(const char *text, uint8_t *out, size_t n)
-{
-    assert_int_equal(el_b64url_decode(text, strlen(text), out, n), (ssize_t)n);
-}
+#include "vectors.h"
 
 /* ik of identities[] entry `name` in e2ee.json. */
 static void ik_of(json_t *doc, const char *name, uint8_t ik[EL_ID_KEY_LEN])
 {
-    size_t i;
-    json_t *id;
-    json_array_foreach(json_object_get(doc, "identities"), i, id) {
-        if (strcmp(str_field(id, "name"), name) == 0) {
-            b64_exact(str_field(id, "ik"), ik, EL_ID_KEY_LEN);
-            return;
-        }
-    }
-    fail_msg("no identity \"%s\" in e2ee.json", name);
+    el_vec_b64_exact(el_vec_str(el_vec_identity_entry(doc, name), "ik"), ik, EL_ID_KEY_LEN);
 }
 
 static void test_vectors(void **state)
 {
     (void)state;
-    json_t *doc = load("e2ee.json");
-    json_t *cases = json_object_get(doc, "safety");
-    assert_true(json_array_size(cases) >= 3);
+    json_t *doc = el_vec_load("e2ee.json");
+    json_t *cases = el_vec_cases(doc, "safety", 3);
     size_t i;
     json_t *c;
     json_array_foreach(cases, i, c) {
         uint8_t a[EL_ID_KEY_LEN], b[EL_ID_KEY_LEN];
         char num[EL_SAFETY_SIZE];
-        ik_of(doc, str_field(c, "a"), a);
-        ik_of(doc, str_field(c, "b"), b);
+        ik_of(doc, el_vec_str(c, "a"), a);
+        ik_of(doc, el_vec_str(c, "b"), b);
         assert_int_equal(el_safety_number(a, b, num), EL_OK);
-        assert_string_equal(num, str_field(c, "number"));
+        assert_string_equal(num, el_vec_str(c, "number"));
         assert_int_equal(el_safety_number(b, a, num), EL_OK);
-        assert_string_equal(num, str_field(c, "number"));
+        assert_string_equal(num, el_vec_str(c, "number"));
     }
     json_decref(doc);
 }
@@ -85,15 +49,15 @@ static void test_vectors(void **state)
 static void test_known_numbers(void **state)
 {
     (void)state;
-    json_t *doc = load("identity.json");
+    json_t *doc = el_vec_load("identity.json");
     json_t *v = json_object_get(doc, "vectors");
     el_id_bundle b[3];
     char num[EL_SAFETY_SIZE];
     for (size_t i = 0; i < 3; i++) {
         json_t *e = json_array_get(v, i);
         char err[128];
-        assert_int_equal(el_id_bundle_from_b64(&b[i], str_field(e, "ik"), str_field(e, "sk"),
-                                               str_field(e, "sk_sig"), err, sizeof err),
+        assert_int_equal(el_id_bundle_from_b64(&b[i], el_vec_str(e, "ik"), el_vec_str(e, "sk"),
+                                               el_vec_str(e, "sk_sig"), err, sizeof err),
                          EL_OK);
     }
     assert_int_equal(el_safety_number_bundles(&b[0], &b[1], num), EL_OK);

@@ -11,112 +11,44 @@
 
 #include <cmocka.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "base/enc.h"
 #include "base/err.h"
 #include "crypto/identity.h"
 #include "crypto/seal.h"
-
-#ifndef EL_TEST_VECTORS
-#error "EL_TEST_VECTORS must name the tests/vectors directory"
-#endif
-
-static json_t *doc;
-
-static const char *str(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (!json_is_string(v))
-        fail_msg("vector field \"%s\" missing or not a string", key);
-    return json_string_value(v);
-}
-
-static uint8_t *hex(const char *h, size_t *n)
-{
-    size_t len = strlen(h);
-    uint8_t *b = malloc(len / 2 + 1);
-    assert_non_null(b);
-    assert_int_equal(el_hex_decode(h, len, b, len / 2 + 1), (ssize_t)(len / 2));
-    *n = len / 2;
-    return b;
-}
-
-/* identities[] entry by name */
-static json_t *ident(const char *name)
-{
-    json_t *ids = json_object_get(doc, "identities");
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v)
-        if (strcmp(str(v, "name"), name) == 0)
-            return v;
-    fail_msg("no identity %s", name);
-    return NULL;
-}
-
-static el_identity *identity(const char *name)
-{
-    json_t *v = ident(name);
-    uint8_t seed[32], skp[32];
-    char err[128];
-    el_identity *id = NULL;
-    assert_int_equal(el_hex_decode(str(v, "ik_seed_hex"), 64, seed, 32), 32);
-    assert_int_equal(el_hex_decode(str(v, "sk_private_hex"), 64, skp, 32), 32);
-    if (el_identity_new(&id, seed, skp, err, sizeof err) != EL_OK)
-        fail_msg("identity %s: %s", name, err);
-    OPENSSL_cleanse(seed, 32);
-    OPENSSL_cleanse(skp, 32);
-    return id;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    json_error_t jerr;
-    doc = json_load_file(EL_TEST_VECTORS "/e2ee.json", 0, &jerr);
-    if (!doc)
-        fail_msg("cannot load e2ee.json: %s (line %d)", jerr.text, jerr.line);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    json_decref(doc);
-    return 0;
-}
+#include "vectors.h"
 
 /* ---- vectors ---------------------------------------------------------- */
 
 static void test_seal_vectors(void **state)
 {
-    (void)state;
-    json_t *vs = json_object_get(doc, "seal");
-    assert_true(json_array_size(vs) >= 3);
+    json_t *doc = *state;
+    json_t *vs = el_vec_cases(doc, "seal", 3);
     size_t i;
     json_t *v;
     json_array_foreach(vs, i, v) {
-        el_identity *from = identity(str(v, "sender")), *to = identity(str(v, "recipient"));
+        el_identity *from = el_vec_identity(doc, el_vec_str(v, "sender"));
+        el_identity *to = el_vec_identity(doc, el_vec_str(v, "recipient"));
         size_t ptlen, elen, el, n, e32;
-        uint8_t *pt = hex(str(v, "plaintext_hex"), &ptlen);
-        uint8_t *want = hex(str(v, "envelope_hex"), &elen);
-        uint8_t *e = hex(str(v, "e_priv_hex"), &e32);
+        uint8_t *pt = el_vec_hex(el_vec_str(v, "plaintext_hex"), &ptlen);
+        uint8_t *want = el_vec_hex(el_vec_str(v, "envelope_hex"), &elen);
+        uint8_t *e = el_vec_hex(el_vec_str(v, "e_priv_hex"), &e32);
         uint8_t env[EL_SEAL_MAX], back[EL_SEAL_MAX];
         assert_int_equal(e32, 32);
         assert_int_equal(el_seal_with_ephemeral(from, el_identity_bundle(to), pt, ptlen, env, sizeof env, &el, e),
                          EL_OK);
         assert_int_equal(el, elen);
         if (memcmp(env, want, el) != 0)
-            fail_msg("%s: envelope differs from the vector", str(v, "name"));
+            fail_msg("%s: envelope differs from the vector", el_vec_str(v, "name"));
         el_id_bundle sb;
         char pid[33];
         assert_int_equal(el_seal_open(to, want, elen, &sb, pid, back, sizeof back, &n), EL_OK);
         assert_int_equal(n, ptlen);
         assert_memory_equal(back, pt, ptlen);
         assert_memory_equal(&sb, el_identity_bundle(from), sizeof sb);
-        assert_string_equal(pid, str(ident(str(v, "sender")), "peer_id"));
+        json_t *sender = el_vec_identity_entry(doc, el_vec_str(v, "sender"));
+        assert_string_equal(pid, el_vec_str(sender, "peer_id"));
         /* random ephemeral: different bytes, same content */
         assert_int_equal(el_seal(from, el_identity_bundle(to), pt, ptlen, env, sizeof env, &el), EL_OK);
         assert_int_equal(el, elen);
@@ -133,33 +65,31 @@ static void test_seal_vectors(void **state)
 
 static int reason_code(const char *r)
 {
-    if (!strcmp(r, "malformed")) return EL_ERR_INVALID;
-    if (!strcmp(r, "auth")) return EL_ERR_CRYPTO;
-    if (!strcmp(r, "signature")) return EL_ERR_DENIED;
-    fail_msg("unknown reason %s", r);
-    return 0;
+    static const el_vec_code codes[] = {{"malformed", EL_ERR_INVALID},
+                                        {"auth", EL_ERR_CRYPTO},
+                                        {"signature", EL_ERR_DENIED}};
+    return el_vec_code_of(codes, sizeof codes / sizeof codes[0], r, "reason");
 }
 
 static void test_seal_negative_vectors(void **state)
 {
-    (void)state;
-    json_t *vs = json_object_get(doc, "seal_negative");
-    assert_true(json_array_size(vs) >= 8);
+    json_t *doc = *state;
+    json_t *vs = el_vec_cases(doc, "seal_negative", 8);
     size_t i;
     json_t *v;
     int seen[3] = {0};
     json_array_foreach(vs, i, v) {
-        el_identity *to = identity(str(v, "recipient"));
+        el_identity *to = el_vec_identity(doc, el_vec_str(v, "recipient"));
         size_t elen, n = 7;
-        uint8_t *env = hex(str(v, "envelope_hex"), &elen);
+        uint8_t *env = el_vec_hex(el_vec_str(v, "envelope_hex"), &elen);
         uint8_t pt[EL_SEAL_MAX];
         el_id_bundle sb;
         char pid[33] = "x";
         memset(pt, 0xaa, sizeof pt);
         int rc = el_seal_open(to, env, elen, &sb, pid, pt, sizeof pt, &n);
-        const char *want = str(v, "expect");
+        const char *want = el_vec_str(v, "expect");
         if (rc != reason_code(want))
-            fail_msg("%s: got %s (%d), want %s", str(v, "name"), el_seal_reason(rc), rc, want);
+            fail_msg("%s: got %s (%d), want %s", el_vec_str(v, "name"), el_seal_reason(rc), rc, want);
         assert_string_equal(el_seal_reason(rc), want);
         assert_int_equal(n, 0);
         assert_string_equal(pid, "");
@@ -181,8 +111,8 @@ static void test_seal_negative_vectors(void **state)
 
 static void test_limits(void **state)
 {
-    (void)state;
-    el_identity *a = identity("alice"), *b = identity("bob");
+    json_t *doc = *state;
+    el_identity *a = el_vec_identity(doc, "alice"), *b = el_vec_identity(doc, "bob");
     uint8_t *pt = malloc(EL_SEAL_PT_MAX + 1), *env = malloc(EL_SEAL_MAX + 1), *back = malloc(EL_SEAL_PT_MAX);
     size_t el, n;
     RAND_bytes(pt, EL_SEAL_PT_MAX + 1);
@@ -216,8 +146,8 @@ static void test_limits(void **state)
  * §10.3 reason; none opens. */
 static void test_truncations_and_flips(void **state)
 {
-    (void)state;
-    el_identity *a = identity("alice"), *b = identity("bob");
+    json_t *doc = *state;
+    el_identity *a = el_vec_identity(doc, "alice"), *b = el_vec_identity(doc, "bob");
     uint8_t env[EL_SEAL_OVERHEAD + 5], back[16];
     size_t el, n;
     assert_int_equal(el_seal(a, el_identity_bundle(b), (const uint8_t *)"\x01{}ab", 5, env, sizeof env, &el), EL_OK);
@@ -248,5 +178,5 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_truncations_and_flips),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, el_vec_setup_e2ee, el_vec_teardown);
 }

@@ -93,6 +93,17 @@ static void assert_pending(el_trust *t, const peer *p, const el_id_bundle *want)
     assert_bundle(&e.pending, want);
 }
 
+/* p's entry is CHANGED: `pinned` still pinned, `pending` awaiting a decision. */
+static void assert_changed(el_trust *t, const peer *p, const el_id_bundle *pinned,
+                           const el_id_bundle *pending)
+{
+    el_trust_entry e = get(t, p);
+    assert_int_equal(e.state, EL_TRUST_CHANGED);
+    assert_bundle(&e.pinned, pinned);
+    assert_true(e.has_pending);
+    assert_bundle(&e.pending, pending);
+}
+
 /* ---- state machine ---------------------------------------------------- */
 
 static void test_first_use(void **state)
@@ -145,11 +156,7 @@ static void test_key_change_accept(void **state)
     /* A new sk: changed, the old pin kept, the new bundle pending, and the
      * verification gone. */
     assert_int_equal(check(t, &neu), EL_TRUST_CHANGED);
-    el_trust_entry e = get(t, &old);
-    assert_int_equal(e.state, EL_TRUST_CHANGED);
-    assert_bundle(&e.pinned, &old.b);
-    assert_true(e.has_pending);
-    assert_bundle(&e.pending, &neu.b);
+    assert_changed(t, &old, &old.b, &neu.b);
 
     /* Still changed whatever arrives: the new one again, or the old one. */
     assert_int_equal(check(t, &neu), EL_TRUST_CHANGED);
@@ -166,13 +173,11 @@ static void test_key_change_accept(void **state)
     assert_pending(t, &old, &third.b);
     assert_int_equal(el_trust_accept_change(t, old.peer_id, &neu.b, err, sizeof err),
                      EL_ERR_DENIED);
-    e = get(t, &old);
-    assert_int_equal(e.state, EL_TRUST_CHANGED);
-    assert_bundle(&e.pinned, &old.b);
+    assert_changed(t, &old, &old.b, &third.b);
 
     /* The user accepts the pending bundle: pinned, KNOWN (not verified). */
     assert_int_equal(el_trust_accept_change(t, old.peer_id, &third.b, err, sizeof err), EL_OK);
-    e = get(t, &old);
+    el_trust_entry e = get(t, &old);
     assert_int_equal(e.state, EL_TRUST_KNOWN);
     assert_bundle(&e.pinned, &third.b);
     assert_false(e.has_pending);
@@ -323,17 +328,13 @@ static void test_persistence(void **state)
     t = open_file(d.path);
     assert_int_equal(check(t, &b), EL_TRUST_VERIFIED);
     assert_int_equal(check(t, &c), EL_TRUST_KNOWN);
-    el_trust_entry e = get(t, &a);
-    assert_int_equal(e.state, EL_TRUST_CHANGED);
-    assert_bundle(&e.pinned, &a.b);
-    assert_true(e.has_pending);
-    assert_bundle(&e.pending, &a2.b);
+    assert_changed(t, &a, &a.b, &a2.b);
     assert_int_equal(check(t, &a), EL_TRUST_CHANGED);
 
     /* A second handle on the same file sees writes of the first. */
     el_trust *t2 = open_file(d.path);
     assert_int_equal(el_trust_accept_change(t, a.peer_id, &a2.b, err, sizeof err), EL_OK);
-    e = get(t2, &a);
+    el_trust_entry e = get(t2, &a);
     assert_int_equal(e.state, EL_TRUST_KNOWN);
     assert_bundle(&e.pinned, &a2.b);
     el_trust_close(t2);
