@@ -223,4 +223,21 @@ void el_msg_chunk_header(uint8_t out[EL_CHUNK_HDR], const uint8_t file_id[EL_CHU
 int el_msg_chunk_encode(const uint8_t file_id[EL_CHUNK_ID_LEN], uint64_t offset,
                         const uint8_t *data, size_t len, uint8_t *out, size_t cap, size_t *outlen);
 
+/* ---- the receiving end ---------------------------------------------------- */
+
+/* What a receiver did with the plaintexts of one session. */
+typedef struct {
+    uint64_t messages, chunks;        /* delivered */
+    uint64_t unknown;                 /* unknown kind or `t`: ignored (§11) */
+    uint64_t syntax, group, signature; /* malformed: dropped, by stage */
+} el_msg_stats;
+
+/* One decrypted plaintext as a receiver takes it: split, parsed, counted in
+ * *stats, and a malformed one logged (EL_WARN, with the reason `from` sent
+ * it; `from` may be NULL) and dropped. Returns EL_PT_MESSAGE with *msg set (a message
+ * for el_msg_free), EL_PT_CHUNK with *chunk set (pointing into pt), or 0 for
+ * nothing to deliver (ignored or dropped). Never fails otherwise. */
+int el_msg_receive(const uint8_t *pt, size_t len, const char *from, el_msg_stats *stats,
+                   el_msg **msg, el_msg_chunk *chunk);
+
 #endif

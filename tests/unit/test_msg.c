@@ -689,6 +689,66 @@ static void test_misc_api(void **state)
 
 /* ---- the fuzz seeds, through the fuzz target's invariants ---------------- */
 
+/* The receiving end: every vector is delivered, ignored or dropped as the
+ * vectors say, and counted by stage (logging is checked by eye: EL_WARN). */
+static void test_receive_counts(void **state)
+{
+    (void)state;
+    json_t *doc = el_vec_load("e2ee.json");
+    json_t *cases = el_vec_cases(doc, "messages", 40);
+    el_msg_stats st, want;
+    memset(&st, 0, sizeof st);
+    memset(&want, 0, sizeof want);
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *text = el_vec_str(c, "json");
+        size_t n = strlen(text);
+        uint8_t *pt = malloc(n + 1);
+        assert_non_null(pt);
+        pt[0] = EL_PT_MESSAGE;
+        memcpy(pt + 1, text, n);
+        el_msg *m = NULL;
+        el_msg_chunk ch;
+        int r = el_msg_receive(pt, n + 1, "vectors", &st, &m, &ch);
+        if (!json_is_true(json_object_get(c, "valid"))) {
+            const char *stage = el_vec_str(c, "stage");
+            uint64_t *k = !strcmp(stage, "group") ? &want.group
+                        : !strcmp(stage, "signature") ? &want.signature : &want.syntax;
+            (*k)++;
+            assert_int_equal(r, 0);
+            assert_null(m);
+        } else if (r == 0) {
+            want.unknown++; /* an unknown t: ignored */
+            assert_null(m);
+        } else {
+            want.messages++;
+            assert_int_equal(r, EL_PT_MESSAGE);
+            assert_non_null(m);
+        }
+        el_msg_free(m);
+        free(pt);
+    }
+    /* a chunk (pointing into the input), an unknown kind, an empty plaintext */
+    uint8_t chunk[EL_CHUNK_HDR + 3] = {EL_PT_CHUNK};
+    memset(chunk + 1, 0xab, 16);
+    chunk[EL_CHUNK_HDR] = 7;
+    el_msg *m = NULL;
+    el_msg_chunk ch;
+    assert_int_equal(el_msg_receive(chunk, sizeof chunk, NULL, &st, &m, &ch), EL_PT_CHUNK);
+    assert_ptr_equal(ch.data, chunk + EL_CHUNK_HDR);
+    assert_int_equal(ch.len, 3);
+    uint8_t odd[2] = {0x7f, 1};
+    assert_int_equal(el_msg_receive(odd, sizeof odd, NULL, &st, &m, &ch), 0);
+    assert_int_equal(el_msg_receive(odd, 0, NULL, &st, &m, &ch), 0);
+    want.chunks = 1;
+    want.unknown++;
+    want.syntax++;
+    assert_memory_equal(&st, &want, sizeof st);
+    assert_true(want.messages > 20 && want.syntax > 20 && want.group > 0 && want.signature > 0);
+    json_decref(doc);
+}
+
 static void test_fuzz_seeds(void **state)
 {
     (void)state;
@@ -742,6 +802,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors_messages),
+        cmocka_unit_test(test_receive_counts),
         cmocka_unit_test(test_vector_fields),
         cmocka_unit_test(test_json_edges),
         cmocka_unit_test(test_file_meta_rules),
