@@ -76,7 +76,11 @@ if [ ! -f $vstamp ] || ! cmp -s package-lock.json $vstamp; then
   rm -rf web/vendor
   mkdir -p web/vendor/noble-hashes
   cp node_modules/@noble/hashes/esm/*.js web/vendor/noble-hashes/
+  # the seed's own client, as an ES module (web client signaling)
+  mkdir -p web/vendor/socket.io-client
+  cp node_modules/socket.io-client/dist/socket.io.esm.min.js web/vendor/socket.io-client/
   # browsers have no node_modules: the package's self-imports become relative
+  rm -f web/vendor/noble-hashes/cryptoNode.js # node's variant of crypto.js
   sed -i "s#from '@noble/hashes/\([a-z0-9-]*\)'#from './\1.js'#" web/vendor/noble-hashes/*.js
   cp package-lock.json $vstamp
 fi
