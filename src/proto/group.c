@@ -1,5 +1,6 @@
 /* group.c - signed group state (see group.h and docs/PROTOCOL.md §11.1). */
 #include "proto/group.h"
+#include "proto/json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -277,21 +278,6 @@ int el_group_may_edit(const char *sender, const char *author)
 
 /* ---- JSON ----------------------------------------------------------------- */
 
-/* A JSON number with an integral value in lo..hi. JSON.parse makes no
- * difference between 1 and 1.0 (or 1e0), so neither do we. */
-static int json_uint(const json_t *v, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    if (!json_is_number(v))
-        return -1;
-    double d = json_number_value(v);
-    if (!(d >= (double)lo && d <= (double)hi)) /* also false for NaN */
-        return -1;
-    uint64_t u = (uint64_t)d;
-    if ((double)u != d)
-        return -1;
-    *out = u;
-    return 0;
-}
 
 static int list_from_json(const char *what, const json_t *arr, char (*list)[EL_PEER_ID_LEN + 1],
                           size_t max, size_t *n, char *err, size_t errlen)
@@ -326,7 +312,7 @@ int el_group_state_from_json(const json_t *v, el_group_state *out, char *err, si
         !is_lower_hex(json_string_value(gid), json_string_length(gid), EL_GROUP_ID_HEX))
         return el_seterr(err, errlen, EL_ERR_INVALID, "state.group_id: not 32 lowercase hex digits");
     memcpy(out->group_id, json_string_value(gid), EL_GROUP_ID_HEX + 1);
-    if (json_uint(json_object_get(v, "version"), 1, EL_GROUP_VERSION_MAX, &out->version))
+    if (el_json_uint(json_object_get(v, "version"), 1, EL_GROUP_VERSION_MAX, &out->version))
         return el_seterr(err, errlen, EL_ERR_INVALID, "state.version: not an integer 1..2^53-1");
     const json_t *name = json_object_get(v, "name");
     if (!json_is_string(name) || json_string_length(name) < 1 ||

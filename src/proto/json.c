@@ -301,3 +301,17 @@ void el_json_span(const el_json *j, int i, size_t *start, size_t *end)
     *start = (size_t)j->tok[i].start - (quoted ? 1 : 0);
     *end = (size_t)j->tok[i].end + (quoted ? 1 : 0);
 }
+
+int el_json_uint(const json_t *v, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (!json_is_number(v))
+        return -1;
+    double d = json_number_value(v);
+    if (!(d >= (double)lo && d <= (double)hi)) /* also false for NaN */
+        return -1;
+    uint64_t u = (uint64_t)d;
+    if ((double)u != d)
+        return -1;
+    *out = u;
+    return 0;
+}

@@ -10,10 +10,12 @@
 #define EL_JSON_H
 
 #define JSMN_HEADER
+#include <jansson.h>
 #include <jsmn.h>
 #undef JSMN_HEADER
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     const char *js;
@@ -42,5 +44,11 @@ int el_json_at(const el_json *j, int arr, int idx);
 int el_json_str_is(const el_json *j, int i, const char *s);
 /* Start and end (exclusive) of token i's full text, quotes included. */
 void el_json_span(const el_json *j, int i, size_t *start, size_t *end);
+
+/* A jansson number with an integral value in lo..hi into *out: 0, or -1.
+ * JSON.parse makes no difference between 1, 1.0 and 1e0, so neither do the
+ * peer-protocol parsers that use this (jansson is loaded with
+ * JSON_DECODE_INT_AS_REAL there). */
+int el_json_uint(const json_t *v, uint64_t lo, uint64_t hi, uint64_t *out);
 
 #endif

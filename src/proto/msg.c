@@ -96,20 +96,6 @@ static int is_lower_hex(const char *s, size_t len, size_t want)
     return 1;
 }
 
-/* A JSON number with an integral value in lo..hi (see LOAD_FLAGS). */
-static int json_uint(const json_t *v, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    if (!json_is_number(v))
-        return -1;
-    double d = json_number_value(v);
-    if (!(d >= (double)lo && d <= (double)hi)) /* also false for NaN */
-        return -1;
-    uint64_t u = (uint64_t)d;
-    if ((double)u != d)
-        return -1;
-    *out = u;
-    return 0;
-}
 
 /* Lowercase hex of exactly `digits` digits (IDs: 32, sha256: 64) into out. */
 static int get_hex(const json_t *o, const char *key, size_t digits, char *out,
@@ -149,7 +135,7 @@ static int get_uint(const json_t *o, const char *key, uint64_t lo, uint64_t hi, 
                     char *err, size_t errlen)
 {
     const json_t *v = json_object_get(o, key);
-    if (json_uint(v, lo, hi, out))
+    if (el_json_uint(v, lo, hi, out))
         return el_seterr(err, errlen, EL_ERR_INVALID, "%s: %s, must be an integer %llu..%llu", key,
                          v ? "malformed" : "missing", (unsigned long long)lo, (unsigned long long)hi);
     return EL_OK;

@@ -5,6 +5,8 @@
 #ifndef EL_TEST_H
 #define EL_TEST_H
 
+#include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +126,41 @@ static inline char *el_test_stdout_capture_end(el_test_capture *c)
     }
     fclose(c->tmp);
     return buf;
+}
+
+/* Runs check() on every file of `dir` (at least min_files), each in an
+ * exact-size copy so that ASan catches reads past the input, as under
+ * libFuzzer. check returns NULL or what was violated. */
+static inline void el_test_run_corpus(const char *dir, const char *(*check)(const uint8_t *, size_t),
+                                      size_t min_files)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        fail_msg("cannot open corpus %s", dir);
+    size_t files = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t len = 0;
+        char *buf = el_test_read_file(path, &len);
+        if (!buf)
+            fail_msg("cannot read %s", path);
+        uint8_t *exact = malloc(len ? len : 1);
+        assert_non_null(exact);
+        memcpy(exact, buf, len);
+        free(buf);
+        const char *violation = check(exact, len);
+        free(exact);
+        if (violation)
+            fail_msg("%s: %s", path, violation);
+        files++;
+    }
+    closedir(d);
+    if (files < min_files)
+        fail_msg("corpus %s has %zu files, expected at least %zu", dir, files, min_files);
 }
 
 #endif

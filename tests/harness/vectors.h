@@ -220,32 +220,7 @@ static inline void el_vec_run_corpus(const char *target,
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/../fuzz/corpus/%s", EL_TEST_VECTORS, target);
-    DIR *d = opendir(dir);
-    if (!d)
-        fail_msg("cannot open %s", dir);
-    size_t files = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[2048];
-        size_t len = 0;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        char *buf = el_test_read_file(path, &len);
-        if (!buf)
-            fail_msg("cannot read %s", path);
-        uint8_t *exact = malloc(len ? len : 1);
-        assert_non_null(exact);
-        memcpy(exact, buf, len);
-        free(buf);
-        const char *bad = check(exact, len);
-        free(exact);
-        if (bad)
-            fail_msg("%s/%s: %s", target, e->d_name, bad);
-        files++;
-    }
-    closedir(d);
-    assert_true(files >= min_files);
+    el_test_run_corpus(dir, check, min_files);
 }
 
 #endif

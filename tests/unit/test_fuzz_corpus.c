@@ -27,39 +27,12 @@
 
 typedef const char *(*check_fn)(const uint8_t *, size_t);
 
-/* Runs check on every regular file of CORPUS/<name>; at least min_files. */
+/* Runs check on every file of CORPUS/<name>; at least min_files. */
 static void run_corpus(const char *name, check_fn check, size_t min_files)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/%s", CORPUS, name);
-    DIR *d = opendir(dir);
-    if (!d)
-        fail_msg("cannot open corpus %s", dir);
-    size_t files = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[2048];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        size_t len = 0;
-        char *buf = el_test_read_file(path, &len);
-        if (!buf)
-            fail_msg("cannot read %s", path);
-        /* exact-size copy: ASan catches reads past the input, as in libFuzzer */
-        uint8_t *exact = malloc(len ? len : 1);
-        assert_non_null(exact);
-        memcpy(exact, buf, len);
-        free(buf);
-        const char *violation = check(exact, len);
-        free(exact);
-        if (violation)
-            fail_msg("%s/%s: %s", name, e->d_name, violation);
-        files++;
-    }
-    closedir(d);
-    if (files < min_files)
-        fail_msg("corpus %s has %zu files, expected at least %zu", dir, files, min_files);
+    el_test_run_corpus(dir, check, min_files);
 }
 
 static void test_json_corpus(void **state)
