@@ -13,7 +13,6 @@
 #define HS_BUF 512                  /* larger than any handshake message */
 #define DEFAULT_TIMEOUT_MS 10000    /* §9 */
 #define CHAT_LABEL "chat"
-#define EL_HS_ABORT_TYPE 0x04  /* §9.1 */
 
 #define HELD_MAX_BYTES (4u << 20) /* chat kept while a key change is pending */
 
@@ -338,20 +337,15 @@ static void handshake_input(el_secure *s, sec_chan *c, const uint8_t *data, size
 }
 
 /* The responder checks the initiator only in HS3, after which the initiator
- * already counts itself ready: a refusal then arrives as an ABORT. */
-static void late_abort(el_secure *s, uint8_t reason)
+ * already counts itself ready: a refusal then arrives as an ABORT, which
+ * el_hs turns into the handshake's failure (and its text). */
+static void late_abort(el_secure *s, const uint8_t *data, size_t len)
 {
-    static const char *const why[] = {
-        "unknown reason", "identity/channel binding mismatch", "identity mismatch",
-        "bad signature", "malformed handshake", "timeout", "unexpected message",
-    };
-    char text[96];
-    snprintf(text, sizeof text, "peer aborted: %s", why[reason < 7 ? reason : 0]);
+    uint8_t out[HS_BUF];
+    size_t n = 0;
+    (void)el_hs_recv(s->hs, data, len, out, sizeof out, &n);
     s->ready = 0;
-    s->failed = 1;
-    EL_WARN("e2ee: %s refused the session: %s", s->expect, text);
-    if (s->cb.on_failed)
-        s->cb.on_failed(s, EL_HS_FAIL_ABORTED, text, s->user);
+    fail(s, NULL, 0);
 }
 
 /* While the user decides on a key change, chat frames are opened (so the
@@ -421,8 +415,8 @@ static void sc_message(el_channel *ch, int binary, const uint8_t *data, size_t l
         handshake_input(s, c, data, len);
         return;
     }
-    if (c->is_chat && len == 2 && data[0] == EL_HS_ABORT_TYPE) {
-        late_abort(s, data[1]);
+    if (c->is_chat && len == 2 && data[0] == EL_HS_ABORT) {
+        late_abort(s, data, len);
         return;
     }
     if (!c->rx) {
