@@ -16,15 +16,17 @@
 //   bulk    BENCH_RTC_MIB MiB of random bytes in 16 KiB (and 64 KiB) binary
 //           messages, sender-side backpressure (buffered < 4 MiB, resume at
 //           1 MiB), receiver hashes (SHA-256) and the driver polls its byte
-//           count every 5 ms; both sides hash, both sides use the same code
+//           count every 5 ms; both sides hash, both sides use the same code;
+//           CPU per MiB = utime+stime of both peer processes (all threads,
+//           /proc/<pid>/stat) over the transfer window, divided by the MiB
 //   rtt     BENCH_RTC_PINGS sequential ping-pongs of a 16-byte text message:
 //           driver -> A stdin -> A sends -> B echoes -> A -> stdout -> driver
 //           (so each figure includes two node<->peer pipe hops)
 // Knobs: BENCH_RTC_SETUPS=5 BENCH_RTC_MIB=64 BENCH_RTC_PINGS=1000
 //        BENCH_RTC_JSON=path (raw results)
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -195,8 +197,25 @@ async function main() {
     proc.on('exit', () => procs.delete(proc));
     proc.stdin.on('error', () => {});
     const t = new PeerTool(proc, `${impl}-${name}`);
+    t.pid = proc.pid;
     await t.waitFor('ready', () => true, 15000);
     return t;
+  }
+
+  /* CPU time of a process, all its threads, in ms: fields 14 (utime) and
+   * 15 (stime) of /proc/<pid>/stat, counted after the ")" that ends the
+   * command name (which may contain spaces). Clock-tick resolution. */
+  let tickMs = 10;
+  try { tickMs = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()); } catch { /* 100 Hz */ }
+  function cpuMs(pid) {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) * tickMs, sys: Number(f[12]) * tickMs };
+  }
+  function cpuPair(a, b) {
+    const x = cpuMs(a.pid);
+    const y = cpuMs(b.pid);
+    return { user: x.user + y.user, sys: x.sys + y.sys };
   }
 
   /* candidates forwarded as a signaling client would; state events dropped */
@@ -242,6 +261,7 @@ async function main() {
 
   async function bulk(a, b, chunk, state) {
     const bytes = MIB * 1024 * 1024;
+    const c0 = cpuPair(a, b);
     const t0 = process.hrtime.bigint();
     a.send({ op: 'blast', label: 'bulk', bytes, chunk });
     const target = state.received + bytes;
@@ -255,17 +275,23 @@ async function main() {
       await new Promise((r) => setTimeout(r, 5));
     }
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const c1 = cpuPair(a, b);
     const sent = await a.waitFor('blasted', () => true, 10000);
     state.received = d.bytes;
     if (sent.bytes !== bytes) throw new Error('blast size mismatch');
     // the first blast on a channel can be checked against the sender's hash
     if (state.first && d.sha256 !== sent.sha256) throw new Error(`bulk ${chunk}: SHA-256 mismatch`);
     state.first = false;
-    return MIB / s;
+    const user = c1.user - c0.user;
+    const sys = c1.sys - c0.sys;
+    return { mibs: MIB / s, cpuPerMiB: (user + sys) / MIB, sysShare: user + sys > 0 ? sys / (user + sys) : 0 };
   }
 
   async function rtt(a, b) {
     b.send({ op: 'echo', on: true });
+    // the op reaches B over its stdin pipe, the first ping over the network:
+    // give the op a head start, or B reports that ping instead of echoing it
+    await new Promise((r) => setTimeout(r, 100));
     const out = [];
     const deadline = Date.now() + 60000;
     for (let i = 0; i < PINGS + 20 && Date.now() < deadline; i++) {
@@ -295,13 +321,18 @@ async function main() {
     b.send({ op: 'digest', label: 'bulk' }); // start hashing at B
     const state = { received: 0, first: true };
     process.stderr.write(`bench-rtc: ${impl}: bulk\n`);
-    const bulk16 = await bulk(a, b, 16384, state);
-    const bulk64 = await bulk(a, b, 65536, state);
+    const b16 = await bulk(a, b, 16384, state);
+    const b64 = await bulk(a, b, 65536, state);
     process.stderr.write(`bench-rtc: ${impl}: rtt\n`);
     const r = await rtt(a, b);
     await a.quit();
     await b.quit();
-    results[impl] = { setupMs: median(setups), setups, bulk16, bulk64, rttP50: r.p50, rttP99: r.p99 };
+    results[impl] = {
+      setupMs: median(setups), setupMax: Math.max(...setups), setups,
+      bulk16: b16.mibs, bulk64: b64.mibs,
+      cpu16: b16.cpuPerMiB, cpu64: b64.cpuPerMiB, sys16: b16.sysShare, sys64: b64.sysShare,
+      rttP50: r.p50, rttP99: r.p99,
+    };
     process.stderr.write(`bench-rtc: ${impl}: ${JSON.stringify(results[impl])}\n`);
   }
 
@@ -309,8 +340,12 @@ async function main() {
   const W = results.libwebrtc;
   const rows = [
     ['setup, offer -> 2 channels open both sides (median of ' + SETUPS + ')', 'setupMs', 'ms', 1, 'lower'],
+    ['setup, slowest of ' + SETUPS, 'setupMax', 'ms', 1, 'lower'],
     [`bulk ${MIB} MiB, 16 KiB messages`, 'bulk16', 'MiB/s', 1, 'higher'],
     [`bulk ${MIB} MiB, 64 KiB messages`, 'bulk64', 'MiB/s', 1, 'higher'],
+    ['CPU ms per MiB, both peers, 16 KiB messages', 'cpu16', 'ms', 1, 'lower'],
+    ['CPU ms per MiB, both peers, 64 KiB messages', 'cpu64', 'ms', 1, 'lower'],
+    ['kernel (stime) share of that CPU, 16 KiB messages', 'sys16', '', 2, 'lower'],
     [`round trip p50 (${PINGS} pings, via pipes)`, 'rttP50', 'ms', 3, 'lower'],
     [`round trip p99 (${PINGS} pings, via pipes)`, 'rttP99', 'ms', 3, 'lower'],
   ];

@@ -19,6 +19,11 @@
 #define STUN_RTO_MS 500        /* first STUN timeout (RFC 8489 RTO) */
 #define STUN_RETRANSMISSIONS 3 /* transmissions per transaction (libnice: 500+1000+500 ms) */
 #define OLD_UFRAGS 4           /* remote generations remembered to drop stale candidates */
+/* Check pacing Ta. libnice sends no check until its Ta timer first fires
+ * (default 20 ms), and each triggered check waits for the next tick too, so
+ * on a fast path Ta, not the round trip, sets the time to a selected pair.
+ * 5 ms is the lowest RFC 8445 (section 14.2) allows. */
+#define ICE_TA_MS 5
 
 #define ICE_LOG(lvl, ice, fmt, ...) EL_LOG(lvl, "ice[%08x] " fmt, (ice)->id, ##__VA_ARGS__)
 
@@ -614,7 +619,8 @@ el_ice *el_ice_new(GMainContext *ctx, int controlling, const el_ice_config *cfg,
                  "ice-trickle", TRUE, "ice-udp", TRUE, "ice-tcp", FALSE, "upnp", FALSE,
                  "keepalive-conncheck", TRUE, "stun-max-retransmissions",
                  (guint)STUN_RETRANSMISSIONS, "stun-initial-timeout", (guint)STUN_RTO_MS,
-                 "force-relay", cfg->relay_only ? TRUE : FALSE, NULL);
+                 "stun-pacing-timer", (guint)ICE_TA_MS, "force-relay",
+                 cfg->relay_only ? TRUE : FALSE, NULL);
     nice_agent_set_software(ice->agent, "EchoLink " EL_VERSION);
     if (cfg->stun_host)
         g_object_set(ice->agent, "stun-server", cfg->stun_host, "stun-server-port",

@@ -79,6 +79,8 @@ struct el_peer {
 
     el_peer_state state;
     int ice_connected;
+    int sctp_started;      /* el_sctp_connect called (DTLS is up) */
+    size_t sctp_max;       /* remote_max_message pc->sctp was made with */
     int sctp_up;
     GSource *dtls_timer;
     int ticking;
@@ -327,17 +329,35 @@ static void dtls_send_cb(void *user, const uint8_t *dgram, size_t len)
         el_ice_send(pc->ice, dgram, len);
 }
 
+/* Makes the SCTP endpoint ahead of the DTLS handshake: the first el_sctp
+ * of the process initialises usrsctp, which enumerates the interfaces
+ * (netlink dumps, ~1 ms under strace); done here it overlaps the ICE checks
+ * instead of delaying the INIT. Failure is left to dtls_connected_cb to retry and report. */
+static int prepare_sctp(el_peer *pc, char *err, size_t errlen)
+{
+    if (pc->sctp_started || pc->dtls_client < 0)
+        return 0;
+    if (pc->sctp && pc->sctp_max == pc->remote_max_message)
+        return 0;
+    el_sctp_free(pc->sctp); /* a new remote description changed the limit */
+    pc->sctp = el_sctp_new(pc->dtls_client, pc->remote_max_message, &sctp_cbs, pc, err, errlen);
+    pc->sctp_max = pc->remote_max_message;
+    return pc->sctp ? 0 : -1;
+}
+
 static void dtls_connected_cb(void *user)
 {
     el_peer *pc = user;
     char err[160];
-    pc->sctp = el_sctp_new(pc->dtls_client, pc->remote_max_message, &sctp_cbs, pc, err, sizeof err);
-    if (!pc->sctp) {
+    if (prepare_sctp(pc, err, sizeof err) != 0) {
         set_state(pc, EL_PEER_FAILED, err);
         return;
     }
     ticker_ref(pc->ctx);
     pc->ticking = 1;
+    pc->sctp_started = 1;
+    /* the INIT goes out from inside this call, on the same turn as the
+     * last DTLS flight */
     el_sctp_connect(pc->sctp);
 }
 
@@ -428,7 +448,7 @@ static void ice_state_cb(void *user, el_ice_state st)
     case EL_ICE_CONNECTED:
     case EL_ICE_COMPLETED:
         pc->ice_connected = 1;
-        if (pc->dtls && pc->dtls_client && !pc->sctp)
+        if (pc->dtls && pc->dtls_client && !pc->sctp_started)
             el_dtls_start(pc->dtls);
         if (pc->sctp_up)
             set_state(pc, EL_PEER_CONNECTED, "ICE connected again");
@@ -648,7 +668,7 @@ int el_peer_set_remote_description(el_peer *pc, const char *type, const char *te
         return el_seterr(err, errlen, EL_ERR_INVALID, "the peer connection is closed");
     if (!is_offer && pc->offerer != 1)
         return el_seterr(err, errlen, EL_ERR_INVALID, "an answer without our offer");
-    if (is_offer && pc->offerer == 1 && !pc->sctp)
+    if (is_offer && pc->offerer == 1 && !pc->sctp_started)
         return el_seterr(err, errlen, EL_ERR_INVALID, "glare: we have an offer outstanding");
 
     el_sdp *sdp = malloc(sizeof *sdp);
@@ -712,7 +732,13 @@ int el_peer_set_remote_description(el_peer *pc, const char *type, const char *te
     free(pc->remote);
     pc->remote = sdp;
     apply_candidates(pc, sdp);
-    return ensure_dtls(pc, err, errlen);
+    rc = ensure_dtls(pc, err, errlen);
+    if (rc == 0) {
+        char serr[160];
+        if (prepare_sctp(pc, serr, sizeof serr) != 0)
+            EL_DEBUG("SCTP not prepared yet (retried when DTLS is up): %s", serr);
+    }
+    return rc;
 }
 
 int el_peer_add_remote_candidate(el_peer *pc, const char *candidate, char *err, size_t errlen)
