@@ -160,3 +160,11 @@ ssize_t el_hex_decode(const char *in, size_t n, uint8_t *out, size_t outlen)
     }
     return (ssize_t)(n / 2);
 }
+
+int el_is_lower_hex(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}

@@ -22,14 +22,7 @@ _Static_assert(EL_GROUP_MAX_MEMBERS <= 65535, "the list lengths are u16");
 
 static int is_lower_hex(const char *s, size_t len, size_t want)
 {
-    if (len != want)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return 0;
-    }
-    return 1;
+    return len == want && el_is_lower_hex(s, len);
 }
 
 static int in_list(const char (*list)[EL_PEER_ID_LEN + 1], size_t n, const char *peer_id)

@@ -86,14 +86,7 @@ int el_msg_plain_split(const uint8_t *pt, size_t len, el_msg_plain *out, char *e
 
 static int is_lower_hex(const char *s, size_t len, size_t want)
 {
-    if (len != want)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return 0;
-    }
-    return 1;
+    return len == want && el_is_lower_hex(s, len);
 }
 
 

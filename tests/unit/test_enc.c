@@ -90,6 +90,11 @@ static void test_hex_decode(void **state)
     assert_int_equal(el_hex_decode("abc", 3, out, sizeof out), -1);  /* odd */
     assert_int_equal(el_hex_decode("0g", 2, out, sizeof out), -1);   /* not hex */
     assert_int_equal(el_hex_decode("0011", 4, out, 1), -1);         /* too small */
+    assert_true(el_is_lower_hex("0123456789abcdef", 16));
+    assert_true(el_is_lower_hex("", 0));
+    assert_false(el_is_lower_hex("0A", 2));
+    assert_false(el_is_lower_hex("0g", 2));
+    assert_true(el_is_lower_hex("ab\0", 2)); /* only len bytes are looked at */
 }
 
 static void test_rfc4648_decode(void **state)
