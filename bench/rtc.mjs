@@ -170,7 +170,7 @@ async function wrtcPeer() {
 /* driver */
 
 async function main() {
-  const { PeerTool, killAllPeerTools, NETNS_ADDR, withTimeout, trickleBetween } = await import('../tests/js/lib/peertool.mjs');
+  const { PeerTool, killAllPeerTools, NETNS_ADDR, withTimeout, trickleBetween, negotiate } = await import('../tests/js/lib/peertool.mjs');
   if (!NETNS_ADDR) throw new Error('run through bench/rtc.sh (needs the network namespace of tests/harness/netns.sh)');
   const SETUPS = Number(process.env.BENCH_RTC_SETUPS || 5);
   const MIB = Number(process.env.BENCH_RTC_MIB || 64);
@@ -234,13 +234,7 @@ async function main() {
     const remoteSet = trickle(a, b);
     for (const label of LABELS) a.send({ op: 'channel', label });
     const t0 = Date.now();
-    a.send({ op: 'create_offer' });
-    const offer = await a.waitFor('offer');
-    b.send({ op: 'set_remote', type: 'offer', sdp: offer.sdp });
-    remoteSet(b);
-    const answer = await b.waitFor('answer');
-    a.send({ op: 'set_remote', type: 'answer', sdp: answer.sdp });
-    remoteSet(a);
+    await negotiate(a, b, remoteSet);
     let end = 0;
     for (const label of LABELS) {
       const x = await a.waitFor('open', (e) => e.label === label, 20000);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import {
-  NETNS_ADDR, killAllPeerTools, startPeerTool, fromB64, toB64, trickleBetween,
+  NETNS_ADDR, killAllPeerTools, negotiate, startPeerTool, fromB64, toB64, trickleBetween,
 } from '../js/lib/peertool.mjs';
 
 const SKIP = NETNS_ADDR ? false : 'not inside a test network namespace (run through tests/harness/netns.sh)';
@@ -20,13 +20,7 @@ describe('C to C across two processes', { skip: SKIP }, () => {
     const remoteSet = trickleBetween(a, b);
     a.send({ op: 'channel', label: 'chat' });
     for (let i = 0; i < 8; i++) a.send({ op: 'channel', label: `ch${i}`, ordered: i % 2 === 0 });
-    a.send({ op: 'create_offer' });
-    const offer = await a.waitFor('offer');
-    b.send({ op: 'set_remote', type: 'offer', sdp: offer.sdp });
-    remoteSet(b);
-    const answer = await b.waitFor('answer');
-    a.send({ op: 'set_remote', type: 'answer', sdp: answer.sdp });
-    remoteSet(a);
+    await negotiate(a, b, remoteSet);
     await a.waitState('connected');
     await b.waitState('connected');
     await a.waitFor('open', (e) => e.label === 'chat');

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import {
-  NETNS_ADDR, SOURCE_DIR, fromB64, killAllPeerTools, startPeerTool, toB64, trickleBetween,
+  NETNS_ADDR, SOURCE_DIR, fromB64, killAllPeerTools, negotiate, startPeerTool, toB64, trickleBetween,
 } from '../js/lib/peertool.mjs';
 
 const SKIP = NETNS_ADDR ? false : 'not inside a test network namespace (run through tests/harness/netns.sh)';
@@ -31,14 +31,7 @@ async function tool(name) {
 
 /** Offer from `off` (which has created its channels) to `ans`, trickling. */
 async function connect(off, ans) {
-  const remoteSet = trickleBetween(off, ans);
-  off.send({ op: 'create_offer' });
-  const offer = await off.waitFor('offer');
-  ans.send({ op: 'set_remote', type: 'offer', sdp: offer.sdp });
-  remoteSet(ans);
-  const answer = await ans.waitFor('answer');
-  off.send({ op: 'set_remote', type: 'answer', sdp: answer.sdp });
-  remoteSet(off);
+  await negotiate(off, ans, trickleBetween(off, ans));
 }
 
 /** A secured pair: `a` (initiator) as `ida` expecting `idb`'s peer, etc. */

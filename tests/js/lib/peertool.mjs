@@ -331,3 +331,20 @@ export function trickleBetween(a, b) {
     for (const c of held.get(to).splice(0)) to.send({ op: 'candidate', candidate: c });
   };
 }
+
+/**
+ * One offer/answer round from `off` (its channels already created) to `ans`,
+ * releasing each side's held candidates as soon as it has its remote
+ * description. `remoteSet` is trickleBetween(off, ans)'s result (made
+ * before, so that no early candidate is missed); returns the two SDPs.
+ */
+export async function negotiate(off, ans, remoteSet) {
+  off.send({ op: 'create_offer' });
+  const offer = await off.waitFor('offer');
+  ans.send({ op: 'set_remote', type: 'offer', sdp: offer.sdp });
+  remoteSet(ans);
+  const answer = await ans.waitFor('answer');
+  off.send({ op: 'set_remote', type: 'answer', sdp: answer.sdp });
+  remoteSet(off);
+  return { offer: offer.sdp, answer: answer.sdp };
+}
