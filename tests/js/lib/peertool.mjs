@@ -285,7 +285,8 @@ export class PeerTool extends EventQueue {
  * opts.env: extra environment; opts.readyMs: start-up timeout.
  */
 export async function startPeerTool(opts = {}) {
-  const proc = spawn(PEER_TOOL, opts.args || [], {
+  // setpriv --pdeathsig: the tool dies with this process, however it ends
+  const proc = spawn('setpriv', ['--pdeathsig', 'KILL', PEER_TOOL, ...(opts.args || [])], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...(opts.env || {}) },
   });

@@ -61,7 +61,9 @@ export async function startServer(opts = {}) {
     if (existsSync(portFile)) await unlink(portFile);
     const argv = ['--bind', '127.0.0.1', '--port', String(port), '--port-file', portFile,
       '--db', srv.db, ...srv.args];
-    const proc = spawn(BINARY, argv, {
+    // setpriv --pdeathsig: the server dies with this test process even when
+    // the process is killed (a CTest timeout) and no exit handler runs
+    const proc = spawn('setpriv', ['--pdeathsig', 'KILL', BINARY, ...argv], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...(opts.env || {}) },
     });
