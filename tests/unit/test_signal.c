@@ -565,7 +565,9 @@ static void test_ack_timeout_and_dead_connection(void **state)
     /* pingInterval + pingTimeout = 400 ms without a packet */
     WAIT_FOR(f, d.done, 3000, "ack failed by the dead connection");
     assert_int_equal(d.st, EL_SIGNAL_ACK_DISCONNECTED);
-    assert_true(d.at - t0 >= 300 * 1000);
+    /* no lower bound from t0: the 400 ms count from the last packet, which
+     * came before t0 (by up to a ping period, more on a loaded machine) */
+    assert_true(d.at > t0);
     assert_int_equal(a->state, EL_SIGNAL_DISCONNECTED);
     assert_string_equal(a->reason, "ping timeout");
     assert_int_equal(t.done, 1); /* each callback exactly once */
