@@ -345,6 +345,8 @@ static void late_abort(el_secure *s, const uint8_t *data, size_t len)
     size_t n = 0;
     (void)el_hs_recv(s->hs, data, len, out, sizeof out, &n);
     s->ready = 0;
+    s->held = 0;
+    release_held(s); /* a refused session delivers nothing */
     fail(s, NULL, 0);
 }
 
@@ -407,16 +409,16 @@ static void sc_message(el_channel *ch, int binary, const uint8_t *data, size_t l
         s->stats.text++;
         return;
     }
+    if ((s->ready || s->held) && c->is_chat && len == EL_HS_ABORT_LEN && data[0] == EL_HS_ABORT) {
+        late_abort(s, data, len);
+        return;
+    }
     if (s->held) {
         hold_input(s, c, data, len);
         return;
     }
     if (!s->ready) {
         handshake_input(s, c, data, len);
-        return;
-    }
-    if (c->is_chat && len == 2 && data[0] == EL_HS_ABORT) {
-        late_abort(s, data, len);
         return;
     }
     if (!c->rx) {

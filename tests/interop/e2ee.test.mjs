@@ -155,6 +155,17 @@ describe('E2EE session between two C peers', { skip: SKIP }, () => {
       // and the new key is the pin from now on
       ({ a, b } = await securePair(ALICE, bob2, { extraA: trust }));
       assert.equal((await a.waitFor('secure_ready', () => true, 15000)).trust, 'known');
+      await a.quit();
+      await b.quit();
+      // a third key, and bob refuses alice (he expected carol): the held
+      // session ends with his ABORT, and nothing is ever delivered
+      const bob3 = { ...BOB, sk_private_hex: ALICE.sk_private_hex };
+      ({ a, b } = await securePair(ALICE, bob3, { extraA: trust, expectB: CAROL.peer_id }));
+      await a.waitFor('key_changed', () => true, 15000);
+      assert.match((await a.waitFor('secure_failed', () => true, 15000)).error, /peer aborted: identity mismatch/);
+      a.send({ op: 'saccept' });
+      await a.waitFor('error', (e) => /no key change is pending/.test(e.message));
+      assert.equal(a.events.filter((e) => e.ev === 'secure_ready' || e.ev === 'plain').length, 0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
