@@ -147,10 +147,13 @@ static int parse_ice_url(const char *url, int *is_turn, char **host, uint16_t *p
 
 /* ---- channels ---- */
 
+/* The live channel on stream `sid`. A closed channel keeps its struct (the
+ * pointer stays valid) but not its stream: SCTP reuses the id for the next
+ * channel either side opens. */
 static el_channel *find_channel(el_peer *pc, int sid)
 {
     for (el_channel *ch = pc->channels; ch; ch = ch->next)
-        if (ch->sid == sid)
+        if (ch->sid == sid && ch->state != EL_CHANNEL_CLOSED)
             return ch;
     return NULL;
 }

@@ -522,6 +522,17 @@ static void test_eight_channels_and_close(void **state)
     assert_int_equal(el_channel_send_binary(mine[2]->ch, buf, 64), 0);
     count_arg want = {theirs[2], 101};
     assert_true(run_until(received_n, &want, 5000));
+    /* a new channel takes a freed stream id: both ends see the new channel
+     * (its own label and struct), not the closed one */
+    chan_rec *again = open_channel(&p->a, "again", NULL);
+    assert_true(run_until(chan_opened, again, 10000));
+    chan_rec *remote = wait_remote(&p->b, "again");
+    assert_ptr_not_equal(remote->ch, theirs[0]->ch);
+    assert_string_equal(el_channel_label(remote->ch), "again");
+    fill(buf, 64, 0);
+    assert_int_equal(el_channel_send_binary(again->ch, buf, 64), 0);
+    count_arg one = {remote, 1};
+    assert_true(run_until(received_n, &one, 5000));
 }
 
 static void test_fingerprint_mismatch(void **state)

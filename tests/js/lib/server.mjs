@@ -39,6 +39,8 @@ export async function tempDir(prefix = 'echolink-test-') {
  *            removed by cleanup())
  * opts.db:   --db value (default sqlite:<dir>/db)
  * opts.env:  extra environment
+ * opts.bind: listen address (default 127.0.0.1; client tests use the
+ *            namespace's address)
  */
 export async function startServer(opts = {}) {
   const ownDir = !opts.dir;
@@ -59,7 +61,7 @@ export async function startServer(opts = {}) {
   async function launch(port) {
     const portFile = path.join(dir, 'port');
     if (existsSync(portFile)) await unlink(portFile);
-    const argv = ['--bind', '127.0.0.1', '--port', String(port), '--port-file', portFile,
+    const argv = ['--bind', opts.bind || '127.0.0.1', '--port', String(port), '--port-file', portFile,
       '--db', srv.db, ...srv.args];
     // setpriv --pdeathsig: the server dies with this test process even when
     // the process is killed (a CTest timeout) and no exit handler runs
@@ -102,7 +104,7 @@ export async function startServer(opts = {}) {
         const p = parseInt(txt, 10);
         if (p > 0) {
           srv.port = p;
-          srv.url = `http://127.0.0.1:${p}`;
+          srv.url = `http://${opts.bind || '127.0.0.1'}:${p}`;
           return;
         }
       } catch { /* not written yet */ }

@@ -1,0 +1,116 @@
+/* session_int.h - what session.c, session_file.c and session_group.c share.
+ * Not part of the public API (session.h). */
+#ifndef EL_CLIENT_SESSION_INT_H
+#define EL_CLIENT_SESSION_INT_H
+
+#include "client/history.h"
+#include "client/link.h"
+#include "client/session.h"
+#include "client/signal.h"
+#include "client/trust.h"
+#include "client/xfer.h"
+#include "proto/msg.h"
+
+#define SESS_RECEIPT_DELAY_MS 50   /* receipts of one burst travel together */
+
+/* One remote peer we talk to. */
+typedef struct sess_peer {
+    el_session *s;
+    char peer_id[EL_PEER_ID_LEN + 1];
+    el_link *link;
+    int online;                 /* the server says so (presence) */
+    int has_bundle;             /* bundle from the server's peer objects */
+    el_id_bundle bundle;
+    char *name;
+    int64_t flushed_seq;        /* outbox rows up to here went on this connection */
+    GPtrArray *receipts;        /* ids (char *) owed a DELIVERY_RECEIPT */
+    GSource *receipt_timer;
+} sess_peer;
+
+/* An outgoing file being streamed on a channel. */
+typedef struct sess_xout {
+    char file_id[EL_MSG_ID_SIZE];
+    uint8_t fid[EL_CHUNK_ID_LEN];
+    char conv[2 + EL_MSG_ID_SIZE + 1];
+    sess_peer *peer;
+    el_xfer_src *src;
+    el_channel *ch;             /* NULL until opened */
+    int open;                   /* the channel is keyed */
+    uint64_t offset;            /* next byte to send */
+    uint64_t size;
+    uint64_t last_progress;
+    uint8_t *buf;               /* one chunk plaintext */
+} sess_xout;
+
+/* An incoming file being written. */
+typedef struct sess_xin {
+    char file_id[EL_MSG_ID_SIZE];
+    char conv[2 + EL_MSG_ID_SIZE + 1];
+    sess_peer *peer;
+    el_xfer_sink *sink;
+    uint64_t last_progress;
+    uint64_t last_saved;        /* offset last written to history.db */
+} sess_xin;
+
+struct el_session {
+    GMainContext *ctx;
+    const el_identity *id;
+    char self[EL_PEER_ID_LEN + 1];
+    el_session_event_cb cb;
+    void *user;
+    /* configuration (copies) */
+    char **urls;
+    char *name;
+    char *download_dir;
+    char **local_addrs;
+    int auto_accept;
+    uint64_t max_auto_accept;
+    /* ICE servers from the login ack */
+    char **ice_urls;
+    char *turn_user, *turn_cred;
+    el_peer_config pcfg;
+    el_link_config lcfg;
+    el_signal *sig;
+    el_hist *hist;
+    el_trust *trust;
+    GHashTable *peers;          /* peer_id -> sess_peer */
+    GHashTable *xouts;          /* file_id -> sess_xout */
+    GHashTable *xins;           /* file_id -> sess_xin */
+    int logged_in;
+    el_session_stats stats;
+    el_msg_stats mstats;
+};
+
+/* session.c */
+void sess_emit(el_session *s, json_t *ev);         /* takes the reference */
+void sess_error(el_session *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+sess_peer *sess_peer_get(el_session *s, const char *peer_id); /* creates */
+int sess_queue(el_session *s, const char *to, const el_msg *m, const uint8_t *pt, size_t len,
+               char *err, size_t errlen);
+int sess_send_now(el_session *s, sess_peer *p, const uint8_t *pt, size_t len);
+int sess_build(el_msg *m, uint8_t **pt, size_t *len, char *err, size_t errlen);
+void sess_flush(el_session *s, sess_peer *p);
+int sess_parse_conv(const char *conv, char out[2 + EL_MSG_ID_SIZE + 1], int *is_group,
+                    char id[EL_MSG_ID_SIZE], char *err, size_t errlen);
+int sess_has_work(el_session *s, sess_peer *p);
+
+/* session_file.c */
+void sess_file_on_msg(el_session *s, sess_peer *p, const el_msg *m, const char *conv);
+void sess_file_on_chunk(el_session *s, sess_peer *p, const el_msg_chunk *c);
+void sess_file_on_ready(el_session *s, sess_peer *p);
+void sess_file_on_down(el_session *s, sess_peer *p);
+void sess_file_on_channel_open(el_session *s, sess_peer *p, el_channel *ch);
+void sess_file_on_channel_close(el_session *s, sess_peer *p, el_channel *ch);
+void sess_file_on_low(el_session *s, sess_peer *p, el_channel *ch);
+int sess_file_unfinished(el_session *s, sess_peer *p);
+void sess_xout_free(void *x);
+void sess_xin_free(void *x);
+
+/* session_group.c */
+void sess_group_on_msg(el_session *s, sess_peer *p, const el_msg *m);
+/* The members of a group other than us (for fan-out); NULL-terminated, for
+ * g_strfreev; NULL when we are not a member. */
+char **sess_group_recipients(el_session *s, const char *group_id);
+int sess_group_is_member(el_session *s, const char *group_id, const char *peer_id);
+
+#endif

@@ -1,0 +1,215 @@
+// cluster.mjs - a real echolinkd and real `echolink` clients inside the
+// test's network namespaces (tests/harness/netns.sh), for the client tests.
+//
+//   const c = await startCluster();
+//   const alice = await c.client('alice');             // in the first namespace
+//   const bob = await c.client('bob', { remote: true }); // behind the veth
+//   await c.befriend(alice, bob);
+//   await bob.listen();
+//   await alice.run(['send', bob.id, 'hi']);
+//   await bob.waitEvent((e) => e.event === 'message' && e.text === 'hi');
+//
+// The server listens on the first namespace's address; a `remote` client
+// runs in the peer namespace (ip netns exec), so `c.linkDown()` cuts it off
+// from the server and from the other clients. Every client has its own
+// ECHOLINK_HOME and restricts ICE to its namespace's address. Processes die
+// with the test (setpriv --pdeathsig) and cleanup() removes the folders.
+import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+import { SOURCE_DIR, sleep, startServer, tempDir } from '../../js/lib/server.mjs';
+
+export { sleep };
+export const ECHOLINK = process.env.ECHOLINK || path.join(SOURCE_DIR, 'build-test', 'bin', 'echolink');
+export const NETNS = {
+  ns: process.env.EL_NETNS,
+  addr: process.env.EL_NETNS_ADDR,
+  link: process.env.EL_NETNS_LINK,
+  peerNs: process.env.EL_NETNS_PEER,
+  peerAddr: process.env.EL_NETNS_PEER_ADDR,
+};
+export const SKIP = NETNS.addr ? false : 'not inside a test network namespace (run through tests/harness/netns.sh)';
+
+const LOG_MAX = 512 * 1024;
+const live = new Set();
+process.on('exit', () => {
+  for (const p of live) {
+    try { p.kill('SIGKILL'); } catch { /* gone */ }
+  }
+});
+
+function argv0(remote) {
+  const base = ['setpriv', '--pdeathsig', 'KILL', ECHOLINK];
+  return remote ? ['ip', 'netns', 'exec', NETNS.peerNs, ...base] : base;
+}
+
+class Client {
+  constructor(cluster, name, remote) {
+    this.cluster = cluster;
+    this.name = name;
+    this.remote = remote;
+    this.home = path.join(cluster.dir, name);
+    this.addr = remote ? NETNS.peerAddr : NETNS.addr;
+    this.events = [];
+    this.proc = null;
+    this.stderr = '';
+    this.id = null;
+  }
+
+  globals() {
+    return ['--server', this.cluster.wsUrl, '--ice-address', this.addr];
+  }
+
+  env(extra = {}) {
+    return { ...process.env, ECHOLINK_HOME: this.home, ECHOLINK_LOG: 'info', ...extra };
+  }
+
+  /** Runs a one-shot command: {code, stdout, stderr, json}. */
+  run(args, { timeout = 60000, env } = {}) {
+    const [cmd, ...rest] = argv0(this.remote);
+    return new Promise((resolve) => {
+      const p = spawn(cmd, [...rest, ...this.globals(), ...args], { env: this.env(env), stdio: ['ignore', 'pipe', 'pipe'] });
+      live.add(p);
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d) => { out += d; });
+      p.stderr.on('data', (d) => { err += d; if (err.length > LOG_MAX) err = err.slice(-LOG_MAX); });
+      const timer = setTimeout(() => p.kill('SIGKILL'), timeout);
+      p.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        live.delete(p);
+        const res = { code, signal, stdout: out, stderr: err };
+        res.json = () => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+        resolve(res);
+      });
+    });
+  }
+
+  /** Like run, but throws unless the exit code is 0; returns stdout trimmed. */
+  async ok(args, opts) {
+    const r = await this.run(args, opts);
+    if (r.code !== 0) {
+      throw new Error(`${this.name}: echolink ${args.join(' ')} exited ${r.code} (${r.signal})\n` +
+        `stdout: ${r.stdout}\nstderr: ${r.stderr.slice(-3000)}`);
+    }
+    return r.stdout.trim();
+  }
+
+  async init() {
+    const out = await this.ok(['init', '--name', this.name, '--json']);
+    this.id = JSON.parse(out).peer_id;
+    return this.id;
+  }
+
+  /** Starts `echolink listen --json` and waits for its login. */
+  async listen({ acceptFiles = true, env } = {}) {
+    const [cmd, ...rest] = argv0(this.remote);
+    const args = [...rest, ...this.globals(), 'listen', '--json', ...(acceptFiles ? ['--accept-files'] : [])];
+    const p = spawn(cmd, args, { env: this.env(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(p);
+    this.proc = p;
+    this.stderr = '';
+    let buf = '';
+    p.stdout.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (!line.trim()) continue;
+        try {
+          const ev = JSON.parse(line);
+          ev.at = Date.now();
+          this.events.push(ev);
+        } catch {
+          this.stderr += `[unparsable stdout] ${line}\n`;
+        }
+      }
+    });
+    p.stderr.on('data', (d) => {
+      this.stderr += d;
+      if (this.stderr.length > LOG_MAX) this.stderr = this.stderr.slice(-LOG_MAX);
+    });
+    this.exited = new Promise((resolve) => p.on('exit', (code, signal) => { live.delete(p); resolve({ code, signal }); }));
+    const from = this.events.length;
+    await this.waitEvent((e) => e.event === 'login', 20000, from);
+    return this;
+  }
+
+  /** Stops the listener (SIGTERM, or e.g. SIGKILL) and waits for its exit. */
+  async stop(signal = 'SIGTERM') {
+    if (!this.proc) return null;
+    const p = this.proc;
+    this.proc = null;
+    p.kill(signal);
+    const timer = setTimeout(() => p.kill('SIGKILL'), 10000);
+    const r = await this.exited;
+    clearTimeout(timer);
+    return r;
+  }
+
+  /** The first event (from index `from`) matching pred, waiting up to ms. */
+  async waitEvent(pred, ms = 20000, from = 0) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      for (let i = from; i < this.events.length; i++) if (pred(this.events[i])) return this.events[i];
+      if (Date.now() > deadline) {
+        throw new Error(`${this.name}: no matching event within ${ms} ms; last events:\n` +
+          this.events.slice(-15).map((e) => JSON.stringify(e)).join('\n') +
+          `\nstderr tail:\n${this.tail()}`);
+      }
+      await sleep(25);
+    }
+  }
+
+  /** Every event matching pred so far. */
+  all(pred) {
+    return this.events.filter(pred);
+  }
+
+  tail(n = 40) {
+    return this.stderr.split('\n').slice(-n).join('\n');
+  }
+}
+
+/** Starts echolinkd on the namespace address. */
+export async function startCluster({ serverArgs = [] } = {}) {
+  const dir = await tempDir('echolink-client-');
+  await mkdir(path.join(dir, 'server'));
+  const server = await startServer({
+    bind: NETNS.addr,
+    args: ['--log-level', 'warn', ...serverArgs],
+    dir: path.join(dir, 'server'),
+  });
+  const cluster = {
+    dir,
+    server,
+    clients: [],
+    get wsUrl() { return `ws://${NETNS.addr}:${server.port}`; },
+  };
+  cluster.client = async (name, { remote = false } = {}) => {
+    const c = new Client(cluster, name, remote);
+    cluster.clients.push(c);
+    await c.init();
+    return c;
+  };
+  /** a and b become contacts (both must have logged in once before). */
+  cluster.befriend = async (a, b) => {
+    for (const c of [a, b]) if (!c.proc) await c.ok(['peers']);
+    await a.ok(['add', b.id, `hi, ${b.name}`]);
+    await b.ok(['accept', a.id]);
+  };
+  /** The veth link of the first namespace goes down / up. */
+  cluster.linkDown = () => execFileSync('ip', ['link', 'set', NETNS.link, 'down']);
+  cluster.linkUp = () => execFileSync('ip', ['link', 'set', NETNS.link, 'up']);
+  cluster.cleanup = async () => {
+    for (const c of cluster.clients) await c.stop('SIGKILL').catch(() => {});
+    await server.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  };
+  /** Failure context: every client's stderr tail. */
+  cluster.tails = () => cluster.clients.map((c) => `--- ${c.name}\n${c.tail(25)}`).join('\n');
+  return cluster;
+}
