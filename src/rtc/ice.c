@@ -61,6 +61,10 @@ struct el_ice {
 
     GQueue events;                    /* of ev*, waiting for delivery */
     GSource *idle;                    /* delivers events; NULL when none queued */
+    GQueue rx;                        /* of rx_pkt*, datagrams not processed yet */
+    size_t rx_bytes;
+    unsigned rx_budget;               /* datagrams still processed inline */
+    GSource *rx_idle;                 /* drains rx; NULL when not scheduled */
     int depth;                        /* user callbacks in progress */
     bool dead;                        /* el_ice_free called; free at depth 0 */
 };
@@ -305,17 +309,87 @@ static void on_selected_pair(NiceAgent *agent, guint stream, guint component,
             nice_address_get_port(&lc->addr), ra, nice_address_get_port(&rc->addr));
 }
 
+/* Receive fairness. libnice reads its socket in a loop until it is empty,
+ * calling on_recv for each datagram within one dispatch. Processing a
+ * datagram (DTLS, SCTP) makes us send, which makes the peer answer, so
+ * under bulk transfer that loop could run for seconds and starve every
+ * other source of the context (a chat message, a control request waited
+ * 2-3 s). So at most RX_BURST datagrams are processed inline; the rest wait
+ * in ice->rx and are processed RX_BURST at a time from an idle source, in
+ * arrival order, between the other sources' dispatches. Beyond RX_MAX_BYTES
+ * waiting, datagrams are dropped, as a full socket buffer would (SCTP
+ * retransmits). */
+#define RX_BURST 64
+#define RX_MAX_BYTES (4u << 20)
+
+typedef struct {
+    size_t len;
+    uint8_t data[];
+} rx_pkt;
+
+static void process(el_ice *ice, const uint8_t *buf, size_t len)
+{
+    enter(ice);
+    deliver(ice); /* on_state(CONNECTED) before the first datagram */
+    if (!ice->dead && ice->cb.on_data)
+        ice->cb.on_data(ice->user, buf, len);
+    leave(ice);
+}
+
+static gboolean rx_idle_cb(gpointer data)
+{
+    el_ice *ice = data;
+    rx_pkt *p;
+    enter(ice);
+    for (unsigned n = 0; n < RX_BURST && !ice->dead && (p = g_queue_pop_head(&ice->rx)); n++) {
+        ice->rx_bytes -= p->len;
+        process(ice, p->data, p->len);
+        g_free(p);
+    }
+    gboolean more = !ice->dead && !g_queue_is_empty(&ice->rx);
+    if (!more && !ice->dead) {
+        ice->rx_budget = RX_BURST; /* the burst is over: inline again */
+        g_source_unref(ice->rx_idle);
+        ice->rx_idle = NULL;
+    }
+    leave(ice);
+    return more ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static void schedule_rx(el_ice *ice)
+{
+    if (ice->rx_idle)
+        return;
+    ice->rx_idle = g_idle_source_new();
+    g_source_set_priority(ice->rx_idle, G_PRIORITY_DEFAULT);
+    g_source_set_callback(ice->rx_idle, rx_idle_cb, ice, NULL);
+    g_source_set_name(ice->rx_idle, "el_ice receive");
+    g_source_attach(ice->rx_idle, ice->ctx);
+}
+
 static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, gchar *buf,
                     gpointer data)
 {
     el_ice *ice = data;
+    (void)agent;
+    (void)stream;
+    (void)component;
     if (ice->dead || len == 0)
         return;
-    enter(ice);
-    deliver(ice); /* on_state(CONNECTED) before the first datagram */
-    if (!ice->dead && ice->cb.on_data)
-        ice->cb.on_data(ice->user, (const uint8_t *)buf, len);
-    leave(ice);
+    if (g_queue_is_empty(&ice->rx) && ice->rx_budget > 0) {
+        if (--ice->rx_budget == 0)
+            schedule_rx(ice); /* resets the budget once this burst is over */
+        process(ice, (const uint8_t *)buf, len);
+        return;
+    }
+    if (ice->rx_bytes + len > RX_MAX_BYTES)
+        return;
+    rx_pkt *p = g_malloc(sizeof *p + len);
+    p->len = len;
+    memcpy(p->data, buf, len);
+    g_queue_push_tail(&ice->rx, p);
+    ice->rx_bytes += len;
+    schedule_rx(ice);
 }
 
 /* ---- remote candidates ---------------------------------------------------- */
@@ -555,6 +629,15 @@ static void teardown(el_ice *ice)
     ev *e;
     while ((e = g_queue_pop_head(&ice->events)) != NULL)
         g_free(e);
+    if (ice->rx_idle) {
+        g_source_destroy(ice->rx_idle);
+        g_source_unref(ice->rx_idle);
+        ice->rx_idle = NULL;
+    }
+    rx_pkt *p;
+    while ((p = g_queue_pop_head(&ice->rx)) != NULL)
+        g_free(p);
+    ice->rx_bytes = 0;
     clear_pending(ice);
     if (ice->ctx) {
         g_main_context_unref(ice->ctx);
@@ -604,6 +687,8 @@ el_ice *el_ice_new(GMainContext *ctx, int controlling, const el_ice_config *cfg,
     ice->id = g_random_int();
     ice->state = EL_ICE_NEW;
     g_queue_init(&ice->events);
+    g_queue_init(&ice->rx);
+    ice->rx_budget = RX_BURST;
     g_queue_init(&ice->pending);
 
     ice->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245,

@@ -97,6 +97,7 @@ struct el_sctp {
     int depth;
     uint16_t in_streams, out_streams;
     size_t queued; /* bytes in all channel queues */
+    int rr_last;   /* stream flush() served last: the next round starts after it */
     el_sctp_chan **pages[PAGES];
     el_sctp_chan *chans;
     el_sctp_partial *partials;
@@ -430,20 +431,31 @@ static int submit(el_sctp *s, el_sctp_chan *c, uint32_t ppid, bool control, cons
 }
 
 /* Moves queued messages into usrsctp, one per channel per round, until
- * usrsctp is full or every queue is empty. */
+ * usrsctp is full or every queue is empty. Each round starts after the
+ * stream served last, so that when usrsctp has room for only one message
+ * at a time (a bulk transfer keeps it full) the channels take turns: a chat
+ * message no longer waits for a file channel's whole queue. */
 static void flush(el_sctp *s)
 {
     bool progress = true;
     while (progress && s->up && !s->dead && !s->free_pending) {
         progress = false;
-        for (el_sctp_chan *c = s->chans, *next; c; c = next) {
-            next = c->next;
+        size_t n = 0;
+        for (el_sctp_chan *c = s->chans; c; c = c->next)
+            n++;
+        el_sctp_chan *last = chan_get(s, (uint16_t)s->rr_last);
+        el_sctp_chan *c = last && last->next ? last->next : s->chans;
+        for (size_t i = 0; i < n && c; i++) {
+            el_sctp_chan *next = c->next ? c->next : s->chans;
             el_sctp_msg *m = c->qhead;
-            if (!m || !stream_ready(s, c))
+            if (!m || !stream_ready(s, c)) {
+                c = next;
                 continue;
+            }
             int r = try_sendv(s, c, m->ppid, m->control, m->data, m->len);
             if (r == 0)
                 return;
+            s->rr_last = c->sid;
             if (r < 0)
                 EL_WARN("sctp %u: dropped a %zu-byte message on stream %u", s->id, m->len, c->sid);
             c->qhead = m->next;
@@ -460,6 +472,7 @@ static void flush(el_sctp *s)
                 if (s->free_pending || s->dead)
                     return;
             }
+            c = next;
         }
     }
 }
