@@ -6,9 +6,12 @@
  * Connection settings, and why:
  *   journal_mode=WAL     `echolink history` can read while `echolink chat`
  *                        writes, and a commit is one append
- *   synchronous=FULL     the outbox promises that a queued message survives a
- *                        power loss, not only a crash; NORMAL could drop the
- *                        last commits
+ *   synchronous=NORMAL   a commit survives a crash of the process (kill -9),
+ *                        which is what the outbox promises; only a power loss
+ *                        can drop the last commits. FULL fsyncs every commit,
+ *                        and on ext4 (data=ordered) that fsync also writes
+ *                        out every dirty page of the file system: with a file
+ *                        download in progress a chat message took seconds
  *   foreign_keys=ON      recipients die with their message
  *   secure_delete=FAST   a deleted message's text does not linger in free
  *                        pages when that costs no extra I/O
@@ -814,7 +817,7 @@ static int configure(el_hist *h, ctx *c, bool memory)
     sqlite3_extended_result_codes(h->db, 1);
     sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
     int rc = exec(h, c, "PRAGMA foreign_keys = ON; PRAGMA secure_delete = FAST;"
-                        " PRAGMA synchronous = FULL;");
+                        " PRAGMA synchronous = NORMAL;");
     if (rc || memory)
         return rc;
     sqlite3_stmt *st = NULL;

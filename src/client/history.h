@@ -62,8 +62,9 @@
  *   several calls one unit (a message row and its outbox rows; a batch of
  *   receipts), wrap them in el_hist_begin / el_hist_commit: inside, a failing
  *   call undoes only itself and the caller decides to commit or roll back.
- * - Durability. synchronous=FULL in WAL mode: a committed call survives a
- *   crash and a power loss. Each commit costs an fsync, so batch hot writes
+ * - Durability. synchronous=NORMAL in WAL mode: a committed call survives a
+ *   crash of the process; a power loss may drop the last commits (fsync
+ *   happens at checkpoints, not at every commit). Still batch hot writes
  *   (receipts of one READ_RECEIPT, file offsets) in one transaction.
  * - Storage. The file is created with mode 0600; an existing file whose mode
  *   grants anything to group or others is refused (EL_ERR_DENIED, "chmod 600

@@ -460,8 +460,12 @@ static void on_offer(el_link *l, const char *cid, const char *sdp)
         EL_DEBUG("link %.8s: glare: keeping our offer", l->peer_id);
         return;
     }
-    if (c)
-        bury(l); /* glare (we are polite) or the remote started over */
+    if (c) {
+        /* glare (we are polite) or the remote started over: the old
+         * connection and its channels are gone, so say so first */
+        bury(l);
+        set_state(l, EL_LINK_IDLE, "replaced by the peer's new connection");
+    }
     c = conn_new(l, cid, 0);
     if (!c) {
         l->fails++;
