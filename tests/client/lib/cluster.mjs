@@ -158,7 +158,7 @@ class Client {
       if (Date.now() > deadline) {
         throw new Error(`${this.name}: no matching event within ${ms} ms; last events:\n` +
           this.events.slice(-15).map((e) => JSON.stringify(e)).join('\n') +
-          `\nstderr tail:\n${this.tail()}`);
+          `\nstderr tails:\n${this.cluster.tails()}`);
       }
       await sleep(25);
     }
