@@ -104,6 +104,7 @@ int el_app_exit_code(json_t *reply)
         {"not_allowed", EL_EXIT_NOPERM},   {"unknown_peer", EL_EXIT_NOINPUT},
         {"bad_request", EL_EXIT_DATAERR},  {"rate_limited", EL_EXIT_TEMPFAIL},
         {"timeout", EL_EXIT_UNAVAILABLE},  {"disconnected", EL_EXIT_UNAVAILABLE},
+        {"cancelled", EL_EXIT_UNAVAILABLE},
         {"quota_exceeded", EL_EXIT_TEMPFAIL},
     };
     for (size_t i = 0; c && i < G_N_ELEMENTS(map); i++)
@@ -738,8 +739,10 @@ void el_app_free(el_app *app)
 {
     if (!app)
         return;
-    el_ctl_server_free(app->ctl);
+    /* the session first: requests still waiting for the server get their
+     * "cancelled" reply, through the control socket too */
     el_session_free(app->sess);
+    el_ctl_server_free(app->ctl);
     g_array_free(app->listeners, TRUE);
     free(app);
 }
@@ -758,4 +761,15 @@ void el_app_add_listener(el_app *app, el_app_listener fn, void *user)
 {
     listener l = {fn, user};
     g_array_append_val(app->listeners, l);
+}
+
+void el_app_remove_listener(el_app *app, el_app_listener fn, void *user)
+{
+    for (guint i = 0; i < app->listeners->len; i++) {
+        listener *l = &g_array_index(app->listeners, listener, i);
+        if (l->fn == fn && l->user == user) {
+            g_array_remove_index(app->listeners, i);
+            return;
+        }
+    }
 }

@@ -59,9 +59,14 @@ const char *el_app_peer_id(const el_app *app);
 
 /* Listeners get every session event (borrowed for the call). */
 void el_app_add_listener(el_app *app, el_app_listener fn, void *user);
+/* Removes the listener added with the same fn and user (safe to call from
+ * outside a listener only). */
+void el_app_remove_listener(el_app *app, el_app_listener fn, void *user);
 
 /* Runs one request; `cb` gets exactly one reply (borrowed for the call),
- * possibly before el_app_request returns. `req` is borrowed. */
+ * possibly before el_app_request returns, at the latest inside el_app_free
+ * ({"ok":false,"error":"cancelled"} for what the server never answered).
+ * `req` is borrowed. */
 void el_app_request(el_app *app, json_t *req, el_app_reply_cb cb, void *user);
 
 /* The exit code that fits a failed reply's "code". */

@@ -1321,25 +1321,13 @@ static el_tui *tui_new(el_app *app, GMainContext *ctx)
     return t;
 }
 
-/* The app keeps calling the listener with the handle after we are gone
- * (el_app_free reports the last events): the handle outlives the UI on
- * a timeout of the context, long after the app is freed. */
-static gboolean handle_free(gpointer p)
-{
-    g_free(p);
-    return G_SOURCE_REMOVE;
-}
-
 static void tui_free(el_tui *t)
 {
     for (guint i = 0; i < t->pending->len; i++)
         ((tui_pending *)t->pending->pdata[i])->t = NULL;
     g_ptr_array_free(t->pending, TRUE);
-    t->handle->t = NULL;
-    GSource *later = g_timeout_source_new_seconds(30);
-    g_source_set_callback(later, handle_free, t->handle, NULL);
-    g_source_attach(later, t->ctx);
-    g_source_unref(later);
+    el_app_remove_listener(t->app, on_event, t->handle);
+    g_free(t->handle);
     el_tui_close_overlay(t);
     g_ptr_array_free(t->convs, TRUE);
     g_ptr_array_free(t->requests, TRUE);

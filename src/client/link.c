@@ -194,8 +194,11 @@ static gboolean restart_cb(gpointer data)
     el_link *l = c->l;
     g_source_unref(c->restart);
     c->restart = NULL;
-    if (c->dead || el_peer_get_state(c->pc) != EL_PEER_DISCONNECTED)
+    el_peer_state st = el_peer_get_state(c->pc);
+    if (c->dead || (st != EL_PEER_DISCONNECTED && st != EL_PEER_FAILED))
         return G_SOURCE_REMOVE;
+    /* an answer can be lost with the network: try again until the deadline */
+    c->restart = add_timeout(l, 2 * EL_LINK_RESTART_AFTER_MS, restart_cb, c);
     char err[160];
     char *sdp = NULL;
     if (el_peer_restart_ice(c->pc, err, sizeof err) == 0)
@@ -243,6 +246,20 @@ static void pc_state(el_peer *pc, el_peer_state st, const char *why, void *user)
             c->deadline = add_timeout(l, EL_LINK_RECOVER_MS, deadline_cb, c);
         break;
     case EL_PEER_FAILED:
+        /* ICE gave up on every pair (libnice goes there straight from
+         * connected when the consent checks stop). A connection that was
+         * up keeps DTLS, SCTP and the E2EE session: an ICE restart repairs
+         * it, as in DISCONNECTED, but at once. */
+        if (el_secure_is_ready(c->sec) && c->deadline == NULL) {
+            if (c->offerer)
+                c->restart = add_timeout(l, 0, restart_cb, c);
+            c->deadline = add_timeout(l, EL_LINK_RECOVER_MS, deadline_cb, c);
+            break;
+        }
+        if (el_secure_is_ready(c->sec))
+            break; /* already recovering: the deadline decides */
+        /* never connected */
+        /* fall through */
     case EL_PEER_CLOSED: {
         char msg[200];
         snprintf(msg, sizeof msg, "connection %s%s%s", el_peer_state_name(st), why ? ": " : "",

@@ -1246,9 +1246,12 @@ static void call_acked(el_signal *sig, el_signal_ack_status st, json_t *ack, voi
     (void)sig;
     if (c->cb && st == EL_SIGNAL_ACK_OK) {
         c->cb(c->s, ack, c->user);
-    } else if (c->cb && st != EL_SIGNAL_ACK_CANCELLED) {
+    } else if (c->cb) {
+        /* exactly one reply, also when the session goes away first */
         json_t *r = json_pack("{s:b, s:s}", "ok", 0, "error",
-                              st == EL_SIGNAL_ACK_TIMEOUT ? "timeout" : "disconnected");
+                              st == EL_SIGNAL_ACK_TIMEOUT     ? "timeout"
+                              : st == EL_SIGNAL_ACK_CANCELLED ? "cancelled"
+                                                              : "disconnected");
         c->cb(c->s, r, c->user);
         json_decref(r);
     }
@@ -1349,7 +1352,19 @@ void el_session_get_stats(const el_session *s, el_session_stats *out)
 json_t *el_session_stats_json(const el_session *s)
 {
     const el_session_stats *st = &s->stats;
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:I}",
+    el_link_stats sum = {0}, one;
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, s->peers);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        el_link_get_stats(((sess_peer *)v)->link, &one);
+        sum.connects += one.connects;
+        sum.restarts += one.restarts;
+        sum.failures += one.failures;
+    }
+    json_t *links = json_pack("{s:i, s:i, s:i}", "connects", (int)sum.connects, "ice_restarts",
+                              (int)sum.restarts, "failures", (int)sum.failures);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:I, s:I, s:o}",
                      "sent", (json_int_t)st->sent, "received", (json_int_t)st->received,
                      "duplicates", (json_int_t)st->duplicates, "dropped", (json_int_t)st->dropped,
                      "envelopes_sent", (json_int_t)st->envelopes_sent, "envelopes_received",
@@ -1358,5 +1373,5 @@ json_t *el_session_stats_json(const el_session *s)
                      "file_buffered", (json_int_t)st->file_buffered, "file_buffered_max",
                      (json_int_t)st->file_buffered_max, "links_ready", (int)st->links_ready,
                      "msg_syntax", (json_int_t)s->mstats.syntax, "msg_unknown",
-                     (json_int_t)s->mstats.unknown);
+                     (json_int_t)s->mstats.unknown, "links", links);
 }

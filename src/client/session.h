@@ -122,8 +122,9 @@ int el_session_cancel_file(el_session *s, const char *file_id, const char *reaso
 /* ---- Contacts (server side, PROTOCOL.md §4) ----------------------------- */
 /* op: "contact_request", "contact_respond", "contact_remove", "block",
  * "unblock", "get_contacts", "profile_update", "profile_get", "group_list"
- * with its JSON argument (borrowed); the ack object (or an
- * {"ok":false,"error"} for timeouts and disconnections) goes to cb. */
+ * with its JSON argument (borrowed); the ack object goes to cb, or
+ * {"ok":false,"error":"timeout"|"disconnected"|"cancelled"} (cancelled:
+ * el_session_free came first; cb then runs inside el_session_free). */
 typedef void (*el_session_reply_cb)(el_session *s, json_t *reply, void *user);
 int el_session_server_call(el_session *s, const char *op, json_t *arg, el_session_reply_cb cb,
                            void *user, char *err, size_t errlen);

@@ -25,6 +25,32 @@ describe('echolink: outages', { skip: SKIP }, () => {
     await c?.cleanup();
   });
 
+  it('an outage longer than ICE failure detection is repaired by an ICE restart: same connection', async () => {
+    const stats = async (x) => JSON.parse(await x.ok(['stats', '--json'])).stats.links;
+    const before = [await stats(alice), await stats(bob)];
+    const a0 = alice.events.length;
+    const b0 = bob.events.length;
+    c.linkDown();
+    try {
+      await alice.ok(['send', bob.id, 'across a short outage']);
+      // libnice declares the pair failed after ~10 s without consent
+      await sleep(12000);
+    } finally {
+      c.linkUp();
+    }
+    await bob.waitEvent((e) => e.event === 'message' && e.text === 'across a short outage', 30000, b0);
+    const after = [await stats(alice), await stats(bob)];
+    const restarts = after[0].ice_restarts + after[1].ice_restarts - before[0].ice_restarts - before[1].ice_restarts;
+    assert.ok(restarts >= 1, `ICE restarts: ${restarts}`);
+    for (let i = 0; i < 2; i++) {
+      assert.equal(after[i].connects, before[i].connects, 'no new connection was negotiated');
+      assert.equal(after[i].failures, before[i].failures, 'the connection was not torn down');
+    }
+    for (const [x, from] of [[alice, a0], [bob, b0]]) {
+      assert.equal(x.all((e) => e.event === 'link' && e.state === 'idle' && e.at >= x.events[from]?.at).length, 0);
+    }
+  });
+
   it('the link goes down for 10 s while messages are sent: each arrives once, in order', async () => {
     const from = bob.events.length;
     c.linkDown();
