@@ -208,17 +208,14 @@ static void print_message(json_t *m)
                        : !strcmp(status, "delivered")         ? " ✓"
                                                               : " …";
     json_t *file = json_object_get(m, "file");
-    printf("[%s] %.8s: %s%s%s%s  (%s)\n", short_time(json_integer_value(json_object_get(m, "ts")), tb),
+    printf("[%s] %.8s: %s%s%s%s%s%s  (%s)\n",
+           short_time(json_integer_value(json_object_get(m, "ts")), tb),
            json_string_value(json_object_get(m, "from")),
            json_is_true(json_object_get(m, "deleted")) ? "[deleted]"
                                                        : json_string_value(json_object_get(m, "text")),
            file ? " [file: " : "", file ? json_string_value(json_object_get(file, "state")) : "",
-           file ? "]" : "", json_string_value(json_object_get(m, "id")));
-    if (json_is_true(json_object_get(m, "edited")))
-        printf("    (edited)\n");
-    (void)mark;
-    if (*mark)
-        printf("    %s\n", mark + 1);
+           file ? "]" : "", json_is_true(json_object_get(m, "edited")) ? " (edited)" : "", mark,
+           json_string_value(json_object_get(m, "id")));
 }
 
 static void print_peer(const char *tag, json_t *p)
@@ -246,9 +243,10 @@ static void print_reply(const char *cmd, json_t *reply, int json)
     } else if (json_object_get(reply, "contacts")) {
         json_array_foreach(json_object_get(reply, "contacts"), i, v) print_peer("contact", v);
         json_array_foreach(json_object_get(reply, "incoming"), i, v)
-            print_peer("request from", json_object_get(v, "from"));
+            printf("request from %s  \"%s\"\n", json_string_value(json_object_get(v, "from")),
+                   json_string_value(json_object_get(v, "message")) ?: "");
         json_array_foreach(json_object_get(reply, "outgoing"), i, v)
-            print_peer("request to", json_object_get(v, "to"));
+            printf("request to %s\n", json_string_value(json_object_get(v, "to")));
         json_array_foreach(json_object_get(reply, "blocked"), i, v)
             printf("blocked %s\n", json_string_value(v));
     } else if (json_object_get(reply, "safety")) {

@@ -166,6 +166,20 @@ describe('echolink: every message type', { skip: SKIP }, () => {
     assert.equal(r4.code, 65);
   });
 
+  it('identity export and import with a passphrase', async () => {
+    const file = path.join(c.dir, 'alice.backup');
+    const env = { ECHOLINK_PASSPHRASE: 'correct horse battery staple' };
+    await alice.ok(['export', file], { env });
+    const wrong = await alice.run(['--profile', 'copy', 'import', file], { env: { ECHOLINK_PASSPHRASE: 'nope' } });
+    assert.equal(wrong.code, 65);
+    assert.match(wrong.stderr, /bad passphrase or corrupted backup/);
+    await alice.ok(['--profile', 'copy', 'import', file], { env });
+    const id = JSON.parse(await alice.ok(['--profile', 'copy', 'id', '--json']));
+    assert.equal(id.peer_id, alice.id);
+    const again = await alice.run(['--profile', 'copy', 'import', file], { env });
+    assert.notEqual(again.code, 0, 'an import never overwrites an identity');
+  });
+
   it('history search finds edited text', async () => {
     const id = await alice.ok(['send', bob.id, 'the zebra crossing']);
     await bob.waitEvent(isMsg('the zebra crossing'));
