@@ -326,10 +326,12 @@ void sess_flush(el_session *s, sess_peer *p)
     }
     if (!s->logged_in)
         return; /* the next login flushes */
-    if (p->online) {
+    if (p->online && !p->link_failed) {
         if (sess_has_work(s, p))
             el_link_connect(p->link);
     } else {
+        if (p->online && sess_has_work(s, p))
+            el_link_connect(p->link); /* the retry waits for its backoff */
         flush_envelopes(s, p);
         send_receipts(s, p);
     }
@@ -376,7 +378,7 @@ static void send_receipts(el_session *s, sess_peer *p)
     int ready = el_link_get_state(p->link) == EL_LINK_READY;
     el_trust_entry e;
     const el_id_bundle *to = ready ? NULL : seal_bundle(s, p, &e);
-    if (!ready && (p->online || !to || !s->logged_in))
+    if (!ready && ((p->online && !p->link_failed) || !to || !s->logged_in))
         return; /* sent when the connection is ready */
     while (p->receipts->len > 0) {
         el_msg m;
@@ -621,13 +623,18 @@ static void link_state(el_link *l, el_link_state st, const char *why, void *user
     sess_emit(s, ev);
     if (st == EL_LINK_READY) {
         s->stats.links_ready++;
+        p->link_failed = 0;
         p->flushed_seq = 0;
         sess_flush(s, p);
         sess_file_on_ready(s, p);
     } else if (st == EL_LINK_IDLE) {
         sess_file_on_down(s, p);
-        if (!p->online)
-            sess_flush(s, p); /* into the offline queue */
+        /* a connection that failed (not one replaced or reset) sends what
+         * waits through the offline queue meanwhile */
+        if (why && strncmp(why, "replaced", 8) != 0)
+            p->link_failed = 1;
+        if (!p->online || p->link_failed)
+            sess_flush(s, p);
     }
 }
 

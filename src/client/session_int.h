@@ -19,6 +19,10 @@ typedef struct sess_peer {
     char peer_id[EL_PEER_ID_LEN + 1];
     el_link *link;
     int online;                 /* the server says so (presence) */
+    int link_failed;            /* the last connection attempt failed: while
+                                 * it is not repaired, the server's offline
+                                 * queue carries messages even to an online
+                                 * peer (no direct path, e.g. blocked UDP) */
     int has_bundle;             /* bundle from the server's peer objects */
     el_id_bundle bundle;
     char *name;

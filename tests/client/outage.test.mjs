@@ -4,9 +4,23 @@
 //
 //   tests/harness/netns.sh run node --test tests/client/outage.test.mjs
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 
-import { SKIP, sleep, startCluster } from './lib/cluster.mjs';
+import { NETNS, SKIP, sleep, startCluster } from './lib/cluster.mjs';
+
+/** Drops (or lets through again) every UDP datagram into the peer namespace:
+ *  signaling (TCP) works, a direct WebRTC path cannot. */
+function blockUdp(on) {
+  const nft = (...a) => execFileSync('ip', ['netns', 'exec', NETNS.peerNs, 'nft', ...a], { stdio: 'pipe' });
+  if (on) {
+    nft('add', 'table', 'inet', 'eltest');
+    nft('add', 'chain', 'inet', 'eltest', 'in', '{ type filter hook input priority 0 ; }');
+    nft('add', 'rule', 'inet', 'eltest', 'in', 'meta', 'l4proto', 'udp', 'drop');
+  } else {
+    try { nft('delete', 'table', 'inet', 'eltest'); } catch { /* not there */ }
+  }
+}
 
 describe('echolink: outages', { skip: SKIP }, () => {
   let c, alice, bob;
@@ -22,6 +36,7 @@ describe('echolink: outages', { skip: SKIP }, () => {
   });
   after(async () => {
     try { c?.linkUp(); } catch { /* already up */ }
+    blockUdp(false);
     await c?.cleanup();
   });
 
@@ -94,6 +109,25 @@ describe('echolink: outages', { skip: SKIP }, () => {
     await alice.waitEvent((e) => e.event === 'login', 60000, a0);
     await bob.waitEvent((e) => e.event === 'login', 60000, b0);
     await alice.waitEvent((e) => e.event === 'presence' && e.peer_id === bob.id && e.online, 30000, a0);
+  });
+
+  it('a peer online but unreachable directly (UDP blocked) gets messages through the offline queue', async () => {
+    await bob.stop();
+    await alice.waitEvent((e) => e.event === 'presence' && e.peer_id === bob.id && !e.online, 60000);
+    blockUdp(true);
+    try {
+      const b0 = bob.events.length;
+      const a0 = alice.events.length;
+      await bob.listen();
+      await alice.waitEvent((e) => e.event === 'presence' && e.peer_id === bob.id && e.online, 20000, a0);
+      const id = await alice.ok(['send', bob.id, 'no direct path']);
+      const m = await bob.waitEvent((e) => e.event === 'message' && e.id === id, 60000, b0);
+      assert.equal(m.offline, true, 'it came through the server queue');
+      // bob's receipt finds the same way back
+      await alice.waitEvent((e) => e.event === 'status' && e.id === id && e.status === 'delivered', 60000, a0);
+    } finally {
+      blockUdp(false);
+    }
   });
 
   it('a message to an offline peer is delivered when it comes online', async () => {
