@@ -419,9 +419,12 @@ static void owe_receipt(el_session *s, sess_peer *p, const char *id)
         return; /* the sender re-sends; it will be receipted then */
     g_ptr_array_add(p->receipts, strdup(id));
     if (!p->receipt_timer) {
+        /* the first receipt of a burst goes at once; those that follow
+         * within the window travel together when it closes */
         p->receipt_timer = g_timeout_source_new(SESS_RECEIPT_DELAY_MS);
         g_source_set_callback(p->receipt_timer, receipt_timer_cb, p, NULL);
         g_source_attach(p->receipt_timer, s->ctx);
+        sess_flush(s, p);
     }
 }
 
@@ -971,6 +974,7 @@ el_session *el_session_new(GMainContext *ctx, const el_identity *id, const el_se
     s->peers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, peer_free);
     s->xouts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sess_xout_free);
     s->xins = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sess_xin_free);
+    s->hash_jobs = g_ptr_array_new();
     if (open_stores(s, cfg, err, errlen) != 0) {
         el_session_free(s);
         return NULL;
@@ -1011,6 +1015,7 @@ void el_session_free(el_session *s)
 {
     if (!s)
         return;
+    sess_file_jobs_free(s);
     if (s->xouts)
         g_hash_table_destroy(s->xouts);
     if (s->xins)
@@ -1346,7 +1351,8 @@ int el_session_unsettled(el_session *s)
     g_hash_table_iter_init(&it, s->peers);
     while (g_hash_table_iter_next(&it, &k, &v))
         n += (int)((sess_peer *)v)->receipts->len;
-    return n + (int)g_hash_table_size(s->xouts) + (int)g_hash_table_size(s->xins);
+    return n + (int)g_hash_table_size(s->xouts) + (int)g_hash_table_size(s->xins) +
+           (int)s->hash_jobs->len;
 }
 
 /* ---- stats ------------------------------------------------------------------------------------ */

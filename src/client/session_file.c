@@ -535,20 +535,132 @@ void sess_file_on_low(el_session *s, sess_peer *p, el_channel *ch)
 
 /* ---- public ------------------------------------------------------------------------ */
 
-static int src_info(const char *path, uint32_t voice_ms, char **abs, el_xfer_src **src,
-                    char sha[EL_XFER_HEX_SIZE], const char **mime, char *err, size_t errlen)
+/* ---- offering a file: hashed on a thread of its own ----------------------
+ *
+ * Hashing reads the whole file (about 1 s per GiB): on the session's thread
+ * it would stall every connection, so el_session_send_file opens and checks
+ * the file, then a thread hashes it while the session goes on; the offer is
+ * recorded and queued when the hash is back (file_failed if it fails). */
+
+struct sess_hash_job {
+    el_session *s;
+    GThread *thread;
+    gint abort;                   /* atomic: the session is going away */
+    GSource *done;                /* attached by the thread when it ends */
+    el_xfer_src *src;
+    char fid[EL_MSG_ID_SIZE];
+    char conv[2 + EL_MSG_ID_SIZE + 1];
+    char peer[EL_PEER_ID_LEN + 1];
+    char name[EL_XFER_NAME_MAX + 1];
+    char *path;                   /* absolute */
+    const char *mime;             /* static */
+    uint32_t voice_ms;
+    char sha[EL_XFER_HEX_SIZE];
+    int rc;
+    char err[256];
+};
+
+static int hash_abort(uint64_t done, uint64_t total, void *user)
 {
-    int rc = el_xfer_src_open(path, src, err, errlen);
+    (void)done;
+    (void)total;
+    return g_atomic_int_get(&((sess_hash_job *)user)->abort);
+}
+
+static void job_free(sess_hash_job *j)
+{
+    el_xfer_src_free(j->src);
+    free(j->path);
+    free(j);
+}
+
+/* Records the offer (history row, transfer, outbox) and sends it. */
+static int offer_file(el_session *s, sess_hash_job *j, char *err, size_t errlen)
+{
+    el_msg m;
+    el_msg_init(&m, EL_MSG_T_FILE_META);
+    snprintf(m.u.file_meta.file_id, sizeof m.u.file_meta.file_id, "%s", j->fid);
+    m.u.file_meta.name = el_msg_cstr(j->name);
+    m.u.file_meta.size = el_xfer_src_size(j->src);
+    m.u.file_meta.mime = el_msg_cstr(j->mime);
+    snprintf(m.u.file_meta.sha256, sizeof m.u.file_meta.sha256, "%s", j->sha);
+    snprintf(m.u.file_meta.channel, sizeof m.u.file_meta.channel, "f:%s", j->fid);
+    m.u.file_meta.voice = j->voice_ms > 0;
+    m.u.file_meta.duration_ms = j->voice_ms;
+    uint8_t *pt = NULL;
+    size_t len = 0;
+    int rc = sess_build(&m, &pt, &len, err, errlen);
+    if (rc == 0) {
+        const char *to[] = {j->peer, NULL};
+        el_hist_msg row = {.conv = j->conv, .id = m.id, .author = s->self, .outgoing = true,
+                           .kind = j->voice_ms ? EL_HIST_VOICE : EL_HIST_FILE, .text = j->name,
+                           .file_id = j->fid, .ts = (int64_t)m.ts, .received_at = (int64_t)m.ts};
+        el_hist_file f = {.file_id = j->fid, .conv = j->conv, .peer = j->peer, .outgoing = true,
+                          .msg_id = m.id, .name = j->name, .path = j->path,
+                          .size = m.u.file_meta.size, .mime = j->mime, .sha256 = j->sha,
+                          .voice_ms = j->voice_ms, .state = EL_HIST_OFFERED,
+                          .updated_at = (int64_t)m.ts};
+        rc = el_hist_begin(s->hist, err, errlen);
+        if (rc == 0)
+            rc = el_hist_msg_add(s->hist, &row, to, 1, err, errlen);
+        if (rc >= 0)
+            rc = el_hist_file_put(s->hist, &f, err, errlen);
+        if (rc >= 0)
+            rc = el_hist_outbox_add(s->hist, j->peer, m.id, pt, len, (int64_t)m.ts, NULL, err,
+                                    errlen);
+        rc = rc >= 0 ? el_hist_commit(s->hist, err, errlen) : (el_hist_rollback(s->hist), rc);
+    }
+    free(pt);
     if (rc != 0)
         return rc;
-    *mime = el_xfer_guess_mime(el_xfer_src_name(*src));
-    if (voice_ms && strncmp(*mime, "audio/", 6) != 0)
-        return el_seterr(err, errlen, EL_ERR_INVALID,
-                         "a voice message must be an audio file (.ogg, .opus, .mp3, .wav, .m4a)");
-    *abs = realpath(path, NULL);
-    if (!*abs)
-        return el_seterr(err, errlen, EL_ERR_IO, "cannot resolve %s", path);
-    return el_xfer_src_sha256(*src, sha, err, errlen);
+    s->stats.sent++;
+    sess_peer *p = sess_peer_get(s, j->peer);
+    if (p)
+        sess_flush(s, p);
+    return EL_OK;
+}
+
+static gboolean job_done(gpointer data)
+{
+    sess_hash_job *j = data;
+    el_session *s = j->s;
+    g_thread_join(j->thread);
+    g_source_unref(j->done);
+    g_ptr_array_remove_fast(s->hash_jobs, j);
+    char err[256];
+    int rc = j->rc != 0 ? j->rc : offer_file(s, j, err, sizeof err);
+    if (rc != 0)
+        emit_failed(s, j->conv, j->fid, 1, j->rc != 0 ? j->err : err);
+    job_free(j);
+    return G_SOURCE_REMOVE;
+}
+
+static gpointer job_thread(gpointer data)
+{
+    sess_hash_job *j = data;
+    j->rc = el_xfer_src_sha256_progress(j->src, j->sha, hash_abort, j, j->err, sizeof j->err);
+    GSource *src = g_idle_source_new();
+    g_source_set_callback(src, job_done, j, NULL);
+    j->done = src; /* read by the session thread only after joining us */
+    g_source_attach(src, j->s->ctx);
+    return NULL;
+}
+
+void sess_file_jobs_free(el_session *s)
+{
+    for (guint i = 0; s->hash_jobs && i < s->hash_jobs->len; i++) {
+        sess_hash_job *j = g_ptr_array_index(s->hash_jobs, i);
+        g_atomic_int_set(&j->abort, 1);
+        g_thread_join(j->thread);
+        if (j->done) {
+            g_source_destroy(j->done);
+            g_source_unref(j->done);
+        }
+        job_free(j);
+    }
+    if (s->hash_jobs)
+        g_ptr_array_free(s->hash_jobs, TRUE);
+    s->hash_jobs = NULL;
 }
 
 int el_session_send_file(el_session *s, const char *conv, const char *path, uint32_t voice_ms,
@@ -563,60 +675,39 @@ int el_session_send_file(el_session *s, const char *conv, const char *path, uint
         return el_seterr(err, errlen, EL_ERR_INVALID, "files go to one peer at a time for now");
     if (voice_ms > EL_MSG_DURATION_MAX)
         return el_seterr(err, errlen, EL_ERR_INVALID, "a voice message is at most 24 h long");
-    el_xfer_src *src = NULL;
-    char *abs = NULL, sha[EL_XFER_HEX_SIZE];
-    const char *mime = NULL;
-    rc = src_info(path, voice_ms, &abs, &src, sha, &mime, err, errlen);
-    if (rc != 0) {
-        el_xfer_src_free(src);
-        free(abs);
-        return rc;
-    }
-    el_msg m;
-    el_msg_init(&m, EL_MSG_T_FILE_META);
-    char fid[EL_MSG_ID_SIZE], name[EL_XFER_NAME_MAX + 1];
-    el_msg_new_id(fid);
-    snprintf(name, sizeof name, "%s", el_xfer_src_name(src));
-    snprintf(m.u.file_meta.file_id, sizeof m.u.file_meta.file_id, "%s", fid);
-    m.u.file_meta.name = el_msg_cstr(name);
-    m.u.file_meta.size = el_xfer_src_size(src);
-    m.u.file_meta.mime = el_msg_cstr(mime);
-    snprintf(m.u.file_meta.sha256, sizeof m.u.file_meta.sha256, "%s", sha);
-    snprintf(m.u.file_meta.channel, sizeof m.u.file_meta.channel, "f:%s", fid);
-    m.u.file_meta.voice = voice_ms > 0;
-    m.u.file_meta.duration_ms = voice_ms;
-    uint8_t *pt = NULL;
-    size_t len = 0;
-    rc = sess_build(&m, &pt, &len, err, errlen);
+    sess_hash_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return el_seterr(err, errlen, EL_ERR_NOMEM, "out of memory");
+    j->s = s;
+    rc = el_xfer_src_open(path, &j->src, err, errlen);
     if (rc == 0) {
-        const char *to[] = {peer, NULL};
-        el_hist_msg row = {.conv = norm, .id = m.id, .author = s->self, .outgoing = true,
-                           .kind = voice_ms ? EL_HIST_VOICE : EL_HIST_FILE, .text = name,
-                           .file_id = fid, .ts = (int64_t)m.ts, .received_at = (int64_t)m.ts};
-        el_hist_file f = {.file_id = fid, .conv = norm, .peer = peer, .outgoing = true,
-                          .msg_id = m.id, .name = name, .path = abs, .size = m.u.file_meta.size,
-                          .mime = mime, .sha256 = sha, .voice_ms = voice_ms,
-                          .state = EL_HIST_OFFERED, .updated_at = (int64_t)m.ts};
-        rc = el_hist_begin(s->hist, err, errlen);
-        if (rc == 0)
-            rc = el_hist_msg_add(s->hist, &row, to, 1, err, errlen);
-        if (rc >= 0)
-            rc = el_hist_file_put(s->hist, &f, err, errlen);
-        if (rc >= 0)
-            rc = el_hist_outbox_add(s->hist, peer, m.id, pt, len, (int64_t)m.ts, NULL, err, errlen);
-        rc = rc >= 0 ? el_hist_commit(s->hist, err, errlen) : (el_hist_rollback(s->hist), rc);
+        j->mime = el_xfer_guess_mime(el_xfer_src_name(j->src));
+        if (voice_ms && strncmp(j->mime, "audio/", 6) != 0)
+            rc = el_seterr(err, errlen, EL_ERR_INVALID, "a voice message must be an audio file "
+                                                        "(.ogg, .opus, .mp3, .wav, .m4a)");
     }
-    free(pt);
-    el_xfer_src_free(src);
-    free(abs);
-    if (rc != 0)
+    if (rc == 0 && !(j->path = realpath(path, NULL)))
+        rc = el_seterr(err, errlen, EL_ERR_IO, "cannot resolve %s", path);
+    if (rc != 0) {
+        job_free(j);
         return rc;
-    s->stats.sent++;
+    }
+    el_msg_new_id(j->fid);
+    snprintf(j->conv, sizeof j->conv, "%s", norm);
+    snprintf(j->peer, sizeof j->peer, "%s", peer);
+    snprintf(j->name, sizeof j->name, "%s", el_xfer_src_name(j->src));
+    j->voice_ms = voice_ms;
+    GError *gerr = NULL;
+    j->thread = g_thread_try_new("el-hash", job_thread, j, &gerr);
+    if (!j->thread) {
+        rc = el_seterr(err, errlen, EL_ERR_NOMEM, "cannot start a thread: %s", gerr->message);
+        g_error_free(gerr);
+        job_free(j);
+        return rc;
+    }
+    g_ptr_array_add(s->hash_jobs, j);
     if (out_file_id)
-        snprintf(out_file_id, 33, "%s", fid);
-    sess_peer *p = sess_peer_get(s, peer);
-    if (p)
-        sess_flush(s, p);
+        snprintf(out_file_id, 33, "%s", j->fid);
     return EL_OK;
 }
 

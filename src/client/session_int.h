@@ -46,6 +46,8 @@ typedef struct sess_xout {
     uint8_t *buf;               /* one chunk plaintext */
 } sess_xout;
 
+typedef struct sess_hash_job sess_hash_job;
+
 /* An incoming file being written. */
 typedef struct sess_xin {
     char file_id[EL_MSG_ID_SIZE];
@@ -80,6 +82,7 @@ struct el_session {
     GHashTable *peers;          /* peer_id -> sess_peer */
     GHashTable *xouts;          /* file_id -> sess_xout */
     GHashTable *xins;           /* file_id -> sess_xin */
+    GPtrArray *hash_jobs;       /* sess_hash_job*: files being hashed before their offer */
     int logged_in;
     el_session_stats stats;
     el_msg_stats mstats;
@@ -108,6 +111,7 @@ void sess_file_on_channel_close(el_session *s, sess_peer *p, el_channel *ch);
 void sess_file_on_low(el_session *s, sess_peer *p, el_channel *ch);
 int sess_file_unfinished(el_session *s, sess_peer *p);
 void sess_xout_free(void *x);
+void sess_file_jobs_free(el_session *s); /* stops and joins the hashing threads */
 void sess_xin_free(void *x);
 
 /* session_group.c */
