@@ -714,6 +714,9 @@ el_app *el_app_new(GMainContext *ctx, el_profile *prof, const el_identity *id,
         .download_dir = el_profile_files_path(prof),
         .local_addresses = opt->ice_addresses,
         .auto_accept_files = opt->accept_files,
+        /* bigger offers wait for `echolink accept-file`: a peer cannot fill
+         * the disk unasked */
+        .max_auto_accept = 4ULL << 30,
     };
     app->sess = el_session_new(ctx, id, &cfg, on_event, app, err, errlen);
     g_ptr_array_free(urls, TRUE);

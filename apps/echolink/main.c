@@ -659,6 +659,11 @@ static gboolean oneshot_tick(gpointer data)
         int left = el_session_unsettled(el_app_session(os->app));
         if (left == 0 && os->logged_in) {
             g_main_loop_quit(os->loop);
+        } else if (!os->logged_in && now > os->login_deadline) {
+            fprintf(stderr, "echolink: cannot reach the server; it stays queued and is sent the "
+                            "next time echolink runs for this profile\n");
+            os->exit_code = EL_EXIT_TEMPFAIL;
+            g_main_loop_quit(os->loop);
         } else if (os->deadline && now > os->deadline) {
             fprintf(stderr, "echolink: not delivered yet (%d pending); it stays queued and is "
                             "sent the next time echolink runs for this profile\n", left);

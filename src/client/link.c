@@ -170,8 +170,11 @@ static void teardown(el_link *l, const char *why)
     bury(l);
     l->fails++;
     l->stats.failures++;
-    set_state(l, EL_LINK_IDLE, why);
+    /* the retry is scheduled before on_state runs, so an el_link_connect
+     * from that callback waits for its backoff instead of starting (and
+     * perhaps failing) a new connection inside this one's teardown */
     schedule_retry(l);
+    set_state(l, EL_LINK_IDLE, why);
 }
 
 /* ---- el_peer callbacks -------------------------------------------------- */

@@ -105,6 +105,30 @@ int sess_build(el_msg *m, uint8_t **pt, size_t *len, char *err, size_t errlen)
     return el_msg_encode(m, pt, len, err, errlen);
 }
 
+int sess_tx_begin(el_session *s, char *err, size_t errlen)
+{
+    if (s->tx_depth++ > 0)
+        return EL_OK;
+    s->tx_failed = 0;
+    int rc = el_hist_begin(s->hist, err, errlen);
+    if (rc != 0)
+        s->tx_depth = 0;
+    return rc;
+}
+
+int sess_tx_end(el_session *s, int ok, char *err, size_t errlen)
+{
+    if (!ok)
+        s->tx_failed = 1;
+    if (s->tx_depth == 0 || --s->tx_depth > 0)
+        return ok ? EL_OK : EL_ERR_DB;
+    if (s->tx_failed) {
+        el_hist_rollback(s->hist);
+        return el_seterr(err, errlen, EL_ERR_DB, "%s", err && *err ? err : "rolled back");
+    }
+    return el_hist_commit(s->hist, err, errlen);
+}
+
 /* ---- peers ------------------------------------------------------------------ */
 
 static void peer_free(void *data)
@@ -235,11 +259,14 @@ static void flush_link(el_session *s, sess_peer *p)
  * connection; see docs/PROTOCOL.md §12). */
 static const el_id_bundle *seal_bundle(el_session *s, sess_peer *p, el_trust_entry *e)
 {
-    if (s->trust && el_trust_get(s->trust, p->peer_id, e, NULL, 0) == 0) {
+    int rc = s->trust ? el_trust_get(s->trust, p->peer_id, e, NULL, 0) : EL_ERR_NOT_FOUND;
+    if (rc == 0) {
         if (e->state == EL_TRUST_CHANGED)
             return NULL; /* the user decides first */
         return &e->pinned;
     }
+    if (rc != EL_ERR_NOT_FOUND)
+        return NULL; /* the trust store failed: never fall back to an unpinned key */
     return p->has_bundle ? &p->bundle : NULL;
 }
 
@@ -250,17 +277,24 @@ typedef struct {
     char msg_id[EL_MSG_ID_SIZE];
 } env_ctx;
 
+/* The server's answer to one envelope: only an "ok" marks the row as in the
+ * offline queue; otherwise it is sealed again at the next flush. */
 static void envelope_acked(el_signal *sig, el_signal_ack_status st, json_t *ack, void *user)
 {
     env_ctx *c = user;
     (void)sig;
+    if (st != EL_SIGNAL_ACK_CANCELLED)
+        g_hash_table_remove(c->s->enveloping, &c->seq);
     if (st == EL_SIGNAL_ACK_OK && json_is_true(json_object_get(ack, "ok"))) {
         el_hist_outbox_mark_enveloped(c->s->hist, c->seq, NULL, 0);
         c->s->stats.envelopes_sent++;
         emit_status(c->s, c->peer, c->msg_id, "sent", "envelope");
-    } else if (st == EL_SIGNAL_ACK_OK) {
-        const char *e = json_string_value(json_object_get(ack, "error"));
-        EL_WARN("session: the server refused an envelope to %.8s: %s", c->peer, e ? e : "?");
+    } else if (st != EL_SIGNAL_ACK_CANCELLED) {
+        const char *e = st == EL_SIGNAL_ACK_OK ? json_string_value(json_object_get(ack, "error"))
+                        : st == EL_SIGNAL_ACK_TIMEOUT ? "no answer"
+                                                      : "disconnected";
+        EL_WARN("session: envelope to %.8s not queued by the server: %s (kept in the outbox)",
+                c->peer, e ? e : "?");
     }
     free(c);
 }
@@ -294,8 +328,9 @@ static void flush_envelopes(el_session *s, sess_peer *p)
     GPtrArray *rows = outbox_load(s, p->peer_id, 0);
     for (guint i = 0; i < rows->len; i++) {
         obrow *r = g_ptr_array_index(rows, i);
-        if (r->enveloped || r->len > ENVELOPE_PT_MAX)
-            continue; /* too big to seal: waits for a connection */
+        if (r->enveloped || r->len > ENVELOPE_PT_MAX ||
+            g_hash_table_contains(s->enveloping, &r->seq))
+            continue; /* queued already, in flight, or too big to seal (waits for a link) */
         env_ctx *c = calloc(1, sizeof *c);
         if (!c)
             break;
@@ -308,9 +343,9 @@ static void flush_envelopes(el_session *s, sess_peer *p)
             EL_WARN("session: cannot send an envelope to %.8s: %s", p->peer_id, el_strerror(rc));
             break;
         }
-        /* marked now so a second flush before the ack does not send it twice;
-         * a refused envelope stays in the outbox for the next connection */
-        el_hist_outbox_mark_enveloped(s->hist, r->seq, NULL, 0);
+        int64_t *key = g_new(int64_t, 1);
+        *key = r->seq;
+        g_hash_table_add(s->enveloping, key); /* no second copy before the ack */
     }
     g_ptr_array_free(rows, TRUE);
 }
@@ -438,7 +473,7 @@ static void conv_of(const el_msg *m, const char *from, char out[2 + EL_MSG_ID_SI
         snprintf(out, 2 + EL_MSG_ID_SIZE + 1, "p:%s", from);
 }
 
-static void on_chat(el_session *s, sess_peer *p, const el_msg *m, const char *conv, int offline)
+static int on_chat(el_session *s, sess_peer *p, const el_msg *m, const char *conv, int offline)
 {
     char *text = msg_str(m->u.chat.text);
     el_hist_msg row = {
@@ -462,12 +497,13 @@ static void on_chat(el_session *s, sess_peer *p, const el_msg *m, const char *co
         sess_error(s, "cannot store a message from %.8s: %s", p->peer_id, err);
     }
     g_free(text);
+    return rc < 0 ? rc : 0;
 }
 
 static void on_receipt(el_session *s, sess_peer *p, const el_msg *m, int read)
 {
-    /* one commit (one fsync) for the whole receipt */
-    int tx = el_hist_begin(s->hist, NULL, 0) == 0;
+    /* one commit for the whole receipt */
+    int tx = sess_tx_begin(s, NULL, 0) == 0;
     GPtrArray *advanced = g_ptr_array_new();
     for (size_t i = 0; i < m->u.receipt.n; i++) {
         const char *id = m->u.receipt.ids[i];
@@ -478,14 +514,14 @@ static void on_receipt(el_session *s, sess_peer *p, const el_msg *m, int read)
         if (rc == 1)
             g_ptr_array_add(advanced, (gpointer)id);
     }
-    if (tx && el_hist_commit(s->hist, NULL, 0) != 0)
+    if (tx && sess_tx_end(s, 1, NULL, 0) != 0)
         g_ptr_array_set_size(advanced, 0); /* rolled back: the sender asks again */
     for (guint i = 0; i < advanced->len; i++)
         emit_status(s, p->peer_id, g_ptr_array_index(advanced, i), read ? "read" : "delivered", NULL);
     g_ptr_array_free(advanced, TRUE);
 }
 
-static void on_reaction(el_session *s, sess_peer *p, const el_msg *m, const char *conv)
+static int on_reaction(el_session *s, sess_peer *p, const el_msg *m, const char *conv)
 {
     char *emoji = msg_str(m->u.reaction.emoji);
     int remove = m->u.reaction.has_remove && m->u.reaction.remove;
@@ -498,9 +534,10 @@ static void on_reaction(el_session *s, sess_peer *p, const el_msg *m, const char
                                "target", m->u.reaction.target, "from", p->peer_id, "emoji", emoji,
                                "remove", remove));
     g_free(emoji);
+    return rc == EL_ERR_DB || rc == EL_ERR_IO ? rc : 0;
 }
 
-static void on_edit(el_session *s, sess_peer *p, const el_msg *m, const char *conv, int del)
+static int on_edit(el_session *s, sess_peer *p, const el_msg *m, const char *conv, int del)
 {
     char err[160];
     char *text = del ? NULL : msg_str(m->u.edit.text);
@@ -517,6 +554,7 @@ static void on_edit(el_session *s, sess_peer *p, const el_msg *m, const char *co
         EL_WARN("session: %s from %.8s not applied: %s", del ? "delete" : "edit", p->peer_id, err);
     }
     g_free(text);
+    return rc == EL_ERR_DB || rc == EL_ERR_IO ? rc : 0; /* refusals are final, receipted */
 }
 
 static int group_ok(el_session *s, sess_peer *p, const el_msg *m)
@@ -528,6 +566,8 @@ static int group_ok(el_session *s, sess_peer *p, const el_msg *m)
     EL_WARN("session: dropping a %s for group %.8s from %.8s, not a member",
             el_msg_type_name(m->type), m->group, p->peer_id);
     s->stats.dropped++;
+    if (m->type != EL_MSG_T_TYPING_STATUS && m->type != EL_MSG_T_DELIVERY_RECEIPT)
+        owe_receipt(s, p, m->id); /* refused for good: the sender need not try again */
     return 0;
 }
 
@@ -546,36 +586,48 @@ static void handle_msg(el_session *s, sess_peer *p, const el_msg *m, int offline
         on_receipt(s, p, m, 0);
         return;
     }
-    char err[160];
-    int fresh = el_hist_seen(s->hist, p->peer_id, m->id, now_ms(), err, sizeof err);
-    if (fresh < 0) {
-        sess_error(s, "cannot record a message from %.8s: %s", p->peer_id, err);
+    /* "seen" and the message's effect commit together: a message is either
+     * applied and receipted, or neither (and the sender sends it again) */
+    char err[160] = "";
+    int rc = 0;
+    int began = sess_tx_begin(s, err, sizeof err) == 0;
+    int fresh = began ? el_hist_seen(s->hist, p->peer_id, m->id, now_ms(), err, sizeof err)
+                      : EL_ERR_DB;
+    if (fresh > 0) {
+        switch (m->type) {
+        case EL_MSG_T_CHAT: rc = on_chat(s, p, m, conv, offline); break;
+        case EL_MSG_T_REACTION: rc = on_reaction(s, p, m, conv); break;
+        case EL_MSG_T_READ_RECEIPT: on_receipt(s, p, m, 1); break;
+        case EL_MSG_T_EDIT_MESSAGE: rc = on_edit(s, p, m, conv, 0); break;
+        case EL_MSG_T_DELETE_MESSAGE: rc = on_edit(s, p, m, conv, 1); break;
+        case EL_MSG_T_FILE_META:
+        case EL_MSG_T_FILE_ACCEPT:
+        case EL_MSG_T_FILE_CANCEL:
+        case EL_MSG_T_FILE_COMPLETE: rc = sess_file_on_msg(s, p, m, conv); break;
+        case EL_MSG_T_GROUP_CREATED:
+        case EL_MSG_T_GROUP_UPDATE:
+        case EL_MSG_T_GROUP_LEAVE: sess_group_on_msg(s, p, m); break;
+        default: break;
+        }
+    }
+    if (began) {
+        int ok = fresh >= 0 && rc >= 0;
+        int erc = sess_tx_end(s, ok, err, sizeof err);
+        if (ok && erc != 0)
+            rc = erc;
+    }
+    if (fresh < 0 || rc < 0) {
+        sess_error(s, "cannot store a %s from %.8s: %s", el_msg_type_name(m->type), p->peer_id,
+                   err);
         return; /* no receipt: the sender will send it again */
     }
-    if (fresh == 0) {
+    if (fresh == 0)
         s->stats.duplicates++;
-        owe_receipt(s, p, m->id);
-        return;
-    }
-    switch (m->type) {
-    case EL_MSG_T_CHAT: on_chat(s, p, m, conv, offline); break;
-    case EL_MSG_T_REACTION: on_reaction(s, p, m, conv); break;
-    case EL_MSG_T_READ_RECEIPT: on_receipt(s, p, m, 1); break;
-    case EL_MSG_T_EDIT_MESSAGE: on_edit(s, p, m, conv, 0); break;
-    case EL_MSG_T_DELETE_MESSAGE: on_edit(s, p, m, conv, 1); break;
-    case EL_MSG_T_FILE_META:
-    case EL_MSG_T_FILE_ACCEPT:
-    case EL_MSG_T_FILE_CANCEL:
-    case EL_MSG_T_FILE_COMPLETE: sess_file_on_msg(s, p, m, conv); break;
-    case EL_MSG_T_GROUP_CREATED:
-    case EL_MSG_T_GROUP_UPDATE:
-    case EL_MSG_T_GROUP_LEAVE: sess_group_on_msg(s, p, m); break;
-    default: break;
-    }
     owe_receipt(s, p, m->id);
 }
 
-static void handle_plain(el_session *s, sess_peer *p, const uint8_t *pt, size_t len, int offline)
+static void handle_plain(el_session *s, sess_peer *p, el_channel *ch, const uint8_t *pt, size_t len,
+                         int offline)
 {
     el_msg *m = NULL;
     el_msg_chunk chunk;
@@ -584,7 +636,7 @@ static void handle_plain(el_session *s, sess_peer *p, const uint8_t *pt, size_t 
         handle_msg(s, p, m, offline);
         el_msg_free(m);
     } else if (kind == EL_PT_CHUNK && !offline) {
-        sess_file_on_chunk(s, p, &chunk);
+        sess_file_on_chunk(s, p, ch, &chunk);
     } else if (kind == 0) {
         s->stats.dropped++;
     }
@@ -657,9 +709,8 @@ static void link_key_changed(el_link *l, const el_id_bundle *pinned, const el_id
 static void link_plaintext(el_link *l, el_channel *ch, const uint8_t *pt, size_t len, void *user)
 {
     (void)l;
-    (void)ch;
     sess_peer *p = user;
-    handle_plain(p->s, p, pt, len, 0);
+    handle_plain(p->s, p, ch, pt, len, 0);
 }
 
 static void link_channel_open(el_link *l, el_channel *ch, void *user)
@@ -797,6 +848,11 @@ static void ev_relay(el_signal *sig, const char *event, json_t *arg, void *user)
     el_link_on_signal(p->link, event, arg);
 }
 
+static const char *str_or(json_t *v)
+{
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
 static void ev_contact(el_signal *sig, const char *event, json_t *arg, void *user)
 {
     el_session *s = user;
@@ -811,6 +867,10 @@ static void ev_contact(el_signal *sig, const char *event, json_t *arg, void *use
         json_object_set_new(ev, "name", json_incref(json_object_get(from, "name")));
     } else if (!strcmp(event, "contact_added")) {
         peer_update(s, arg, json_is_true(json_object_get(arg, "online")));
+    } else if (!strcmp(event, "contact_removed")) {
+        sess_peer *p = g_hash_table_lookup(s->peers, str_or(json_object_get(arg, "peer_id")));
+        if (p)
+            el_link_reset(p->link, "no longer a contact");
     }
     json_object_set_new(ev, "event", json_string(event));
     sess_emit(s, ev);
@@ -845,7 +905,7 @@ static void ev_envelope(el_signal *sig, const char *event, json_t *arg, void *us
         id = NULL; /* stays on the server until the user decides */
     } else {
         s->stats.envelopes_received++;
-        handle_plain(s, p, pt, ptlen, 1);
+        handle_plain(s, p, NULL, pt, ptlen, 1);
     }
     free(env);
     free(pt);
@@ -975,11 +1035,15 @@ el_session *el_session_new(GMainContext *ctx, const el_identity *id, const el_se
     s->xouts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sess_xout_free);
     s->xins = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sess_xin_free);
     s->hash_jobs = g_ptr_array_new();
+    s->enveloping = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     if (open_stores(s, cfg, err, errlen) != 0) {
         el_session_free(s);
         return NULL;
     }
     s->lcfg.trust = s->trust;
+    /* ids older than a month cannot come back: the outboxes that held them
+     * were acked long ago */
+    el_hist_prune_seen(s->hist, now_ms() - 30LL * 24 * 3600 * 1000, NULL, 0);
     el_signal_config scfg = {.urls = (const char *const *)s->urls, .name = s->name};
     el_signal_callbacks scb = {sig_state, sig_login};
     s->sig = el_signal_new(s->ctx, id, &scfg, &scb, s, err, errlen);
@@ -1023,6 +1087,8 @@ void el_session_free(el_session *s)
     if (s->peers)
         g_hash_table_destroy(s->peers);
     el_signal_free(s->sig);
+    if (s->enveloping)
+        g_hash_table_destroy(s->enveloping);
     el_trust_close(s->trust);
     el_hist_close(s->hist);
     g_strfreev(s->urls);
@@ -1088,14 +1154,17 @@ int el_session_send_text(el_session *s, const char *conv, const char *text, cons
         el_hist_msg row = {.conv = norm, .id = m.id, .author = s->self, .outgoing = true,
                            .kind = EL_HIST_CHAT, .text = text, .reply_to = reply_to,
                            .ts = (int64_t)m.ts, .received_at = (int64_t)m.ts};
-        rc = el_hist_begin(s->hist, err, errlen);
-        if (rc == 0)
+        rc = sess_tx_begin(s, err, errlen);
+        if (rc == 0) {
             rc = el_hist_msg_add(s->hist, &row, (const char *const *)to, g_strv_length(to), err,
                                  errlen);
-        for (size_t i = 0; rc >= 0 && to[i]; i++)
-            rc = el_hist_outbox_add(s->hist, to[i], m.id, pt, len, (int64_t)m.ts, NULL, err,
-                                    errlen);
-        rc = rc >= 0 ? el_hist_commit(s->hist, err, errlen) : (el_hist_rollback(s->hist), rc);
+            for (size_t i = 0; rc >= 0 && to[i]; i++)
+                rc = el_hist_outbox_add(s->hist, to[i], m.id, pt, len, (int64_t)m.ts, NULL, err,
+                                        errlen);
+            int erc = sess_tx_end(s, rc >= 0, err, errlen);
+            if (rc >= 0)
+                rc = erc;
+        }
     }
     free(pt);
     if (rc == 0) {
@@ -1250,12 +1319,18 @@ typedef struct {
     el_session *s;
     el_session_reply_cb cb;
     void *user;
+    char block[EL_PEER_ID_LEN + 1]; /* a block: cut that peer's link once it is done */
 } call_ctx;
 
 static void call_acked(el_signal *sig, el_signal_ack_status st, json_t *ack, void *user)
 {
     call_ctx *c = user;
     (void)sig;
+    if (c->block[0] && st == EL_SIGNAL_ACK_OK && json_is_true(json_object_get(ack, "ok"))) {
+        sess_peer *p = g_hash_table_lookup(c->s->peers, c->block);
+        if (p)
+            el_link_reset(p->link, "blocked");
+    }
     if (c->cb && st == EL_SIGNAL_ACK_OK) {
         c->cb(c->s, ack, c->user);
     } else if (c->cb) {
@@ -1276,7 +1351,9 @@ int el_session_server_call(el_session *s, const char *op, json_t *arg, el_sessio
     call_ctx *c = calloc(1, sizeof *c);
     if (!c)
         return el_seterr(err, errlen, EL_ERR_NOMEM, "out of memory");
-    *c = (call_ctx){s, cb, user};
+    *c = (call_ctx){s, cb, user, ""};
+    if (!strcmp(op, "block"))
+        snprintf(c->block, sizeof c->block, "%s", str_or(json_object_get(arg, "peer_id")));
     int rc = el_signal_emit(s->sig, op, arg, 0, call_acked, c);
     if (rc != 0) {
         free(c);
@@ -1351,8 +1428,11 @@ int el_session_unsettled(el_session *s)
     g_hash_table_iter_init(&it, s->peers);
     while (g_hash_table_iter_next(&it, &k, &v))
         n += (int)((sess_peer *)v)->receipts->len;
-    return n + (int)g_hash_table_size(s->xouts) + (int)g_hash_table_size(s->xins) +
-           (int)s->hash_jobs->len;
+    g_hash_table_iter_init(&it, s->peers);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        n += sess_file_unfinished(s, v); /* accepted, not complete: resumes later */
+    return n + (int)g_hash_table_size(s->enveloping) + (int)g_hash_table_size(s->xouts) +
+           (int)g_hash_table_size(s->xins) + (int)s->hash_jobs->len;
 }
 
 /* ---- stats ------------------------------------------------------------------------------------ */

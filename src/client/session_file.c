@@ -136,16 +136,21 @@ static void pump(el_session *s, sess_xout *x)
         size_t n = 0;
         if (el_xfer_src_read(x->src, x->offset, x->buf + EL_CHUNK_HDR, EL_XFER_CHUNK, &n, err,
                              sizeof err) != 0 || n == 0) {
-            sess_error(s, "cannot read %s: %s", x->file_id, n == 0 ? "file shrank" : err);
-            el_session_cancel_file(s, x->file_id, "the sender cannot read the file", NULL, 0);
+            char fid[EL_MSG_ID_SIZE]; /* x goes with the cancel */
+            snprintf(fid, sizeof fid, "%s", x->file_id);
+            sess_error(s, "cannot read %s: %s", fid, n == 0 ? "the file shrank" : err);
+            el_session_cancel_file(s, fid, "the file changed while it was being sent", NULL, 0);
             return;
         }
         el_msg_chunk_header(x->buf, x->fid, x->offset);
         int rc = el_link_send(x->peer->link, x->ch, x->buf, EL_CHUNK_HDR + n);
+        if (rc == EL_ERR_QUOTA)
+            break; /* the association's queue is full: on_buffered_low resumes */
         if (rc != 0) {
-            EL_WARN("session: file %.8s paused: %s", x->file_id, el_strerror(rc));
-            x->open = 0;
-            break;
+            char fid[EL_MSG_ID_SIZE];
+            snprintf(fid, sizeof fid, "%s", x->file_id);
+            el_session_cancel_file(s, fid, el_strerror(rc), NULL, 0);
+            return;
         }
         x->offset += n;
         s->stats.file_bytes_out += n;
@@ -180,7 +185,7 @@ static void on_accept(el_session *s, sess_peer *p, const el_msg *m)
         return;
     }
     g_hash_table_remove(s->xouts, fid); /* a resume replaces a running stream */
-    char err[200];
+    char err[200] = "out of memory";
     sess_xout *x = calloc(1, sizeof *x);
     if (!x || !(x->buf = malloc(EL_CHUNK_HDR + EL_XFER_CHUNK)) ||
         el_xfer_src_open(r.path, &x->src, err, sizeof err) != 0) {
@@ -236,6 +241,7 @@ static void send_accept(el_session *s, sess_xin *x)
     el_msg_init(&m, EL_MSG_T_FILE_ACCEPT);
     snprintf(m.u.file_accept.file_id, sizeof m.u.file_accept.file_id, "%s", x->file_id);
     m.u.file_accept.offset = el_xfer_sink_offset(x->sink);
+    x->accepted_at = m.u.file_accept.offset;
     uint8_t *pt = NULL;
     size_t len = 0;
     if (sess_build(&m, &pt, &len, NULL, 0) == 0)
@@ -340,13 +346,13 @@ static int accept_file(el_session *s, sess_peer *p, const char *fid, char *err, 
     return EL_OK;
 }
 
-static void on_meta(el_session *s, sess_peer *p, const el_msg *m, const char *conv)
+static int on_meta(el_session *s, sess_peer *p, const el_msg *m, const char *conv)
 {
     const char *fid = m->u.file_meta.file_id;
     file_row r;
     if (get_file(s, fid, &r)) {
         EL_WARN("session: FILE_META for a known file %.8s ignored", fid);
-        return;
+        return 0;
     }
     char *name = g_strndup(m->u.file_meta.name.p, m->u.file_meta.name.len);
     char *mime = g_strndup(m->u.file_meta.mime.p, m->u.file_meta.mime.len);
@@ -360,13 +366,10 @@ static void on_meta(el_session *s, sess_peer *p, const el_msg *m, const char *co
                       .voice_ms = m->u.file_meta.voice ? m->u.file_meta.duration_ms : 0,
                       .state = EL_HIST_OFFERED, .updated_at = now_ms()};
     char err[200];
-    int rc = el_hist_begin(s->hist, err, sizeof err);
-    if (rc == 0)
-        rc = el_hist_msg_add(s->hist, &row, NULL, 0, err, sizeof err);
+    int rc = el_hist_msg_add(s->hist, &row, NULL, 0, err, sizeof err);
     if (rc >= 0)
         rc = el_hist_file_put(s->hist, &f, err, sizeof err);
-    rc = rc >= 0 ? el_hist_commit(s->hist, err, sizeof err) : (el_hist_rollback(s->hist), rc);
-    if (rc != 0) {
+    if (rc < 0) {
         sess_error(s, "cannot record the file %s from %.8s: %s", name, p->peer_id, err);
     } else {
         json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:I}", "event",
@@ -383,6 +386,7 @@ static void on_meta(el_session *s, sess_peer *p, const el_msg *m, const char *co
     }
     g_free(name);
     g_free(mime);
+    return rc < 0 ? rc : 0;
 }
 
 static void on_cancel(el_session *s, sess_peer *p, const el_msg *m)
@@ -399,6 +403,8 @@ static void on_cancel(el_session *s, sess_peer *p, const el_msg *m)
     sess_xin *x = g_hash_table_lookup(s->xins, fid);
     if (x)
         el_xfer_sink_discard(x->sink, NULL, 0);
+    else if (!r.outgoing)
+        el_xfer_part_remove(s->download_dir, fid, NULL, 0);
     g_hash_table_remove(s->xins, fid);
     g_hash_table_remove(s->xouts, fid);
     update_gauge(s);
@@ -406,24 +412,24 @@ static void on_cancel(el_session *s, sess_peer *p, const el_msg *m)
     emit_failed(s, r.conv, fid, r.outgoing, reason);
 }
 
-void sess_file_on_msg(el_session *s, sess_peer *p, const el_msg *m, const char *conv)
+int sess_file_on_msg(el_session *s, sess_peer *p, const el_msg *m, const char *conv)
 {
     switch (m->type) {
     case EL_MSG_T_FILE_META:
         if (m->has_group) {
             EL_WARN("session: group files are not supported; FILE_META dropped");
-            return;
+            return 0;
         }
-        on_meta(s, p, m, conv);
-        break;
+        return on_meta(s, p, m, conv);
     case EL_MSG_T_FILE_ACCEPT: on_accept(s, p, m); break;
     case EL_MSG_T_FILE_COMPLETE: on_complete(s, p, m); break;
     case EL_MSG_T_FILE_CANCEL: on_cancel(s, p, m); break;
     default: break;
     }
+    return 0;
 }
 
-void sess_file_on_chunk(el_session *s, sess_peer *p, const el_msg_chunk *c)
+void sess_file_on_chunk(el_session *s, sess_peer *p, el_channel *ch, const el_msg_chunk *c)
 {
     char fid[EL_MSG_ID_SIZE];
     el_hex_encode(c->file_id, EL_CHUNK_ID_LEN, fid, sizeof fid);
@@ -438,6 +444,7 @@ void sess_file_on_chunk(el_session *s, sess_peer *p, const el_msg_chunk *c)
         return;
     }
     s->stats.file_bytes_in += c->len;
+    x->ch = ch;
     uint64_t off = el_xfer_sink_offset(x->sink), size = el_xfer_sink_size(x->sink);
     if (off - x->last_progress >= PROGRESS_STEP || off == size) {
         x->last_progress = off;
@@ -516,12 +523,27 @@ void sess_file_on_channel_open(el_session *s, sess_peer *p, el_channel *ch)
 
 void sess_file_on_channel_close(el_session *s, sess_peer *p, el_channel *ch)
 {
-    (void)p;
     sess_xout *x = xout_by_channel(s, ch);
     if (x) {
         x->ch = NULL;
         x->open = 0;
         update_gauge(s);
+        return;
+    }
+    /* a channel bringing us a file closed while the connection lives on:
+     * ask again from the bytes we have (the sender opens a new channel).
+     * Only the transfer that came on it, and only if it moved since our
+     * last FILE_ACCEPT: the sender closes a stream it replaces, and that
+     * close must not ask again. */
+    if (el_link_get_state(p->link) != EL_LINK_READY)
+        return;
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, s->xins);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        sess_xin *in = v;
+        if (in->peer == p && in->ch == ch && el_xfer_sink_offset(in->sink) != in->accepted_at)
+            send_accept(s, in);
     }
 }
 
@@ -600,15 +622,18 @@ static int offer_file(el_session *s, sess_hash_job *j, char *err, size_t errlen)
                           .size = m.u.file_meta.size, .mime = j->mime, .sha256 = j->sha,
                           .voice_ms = j->voice_ms, .state = EL_HIST_OFFERED,
                           .updated_at = (int64_t)m.ts};
-        rc = el_hist_begin(s->hist, err, errlen);
-        if (rc == 0)
+        rc = sess_tx_begin(s, err, errlen);
+        if (rc == 0) {
             rc = el_hist_msg_add(s->hist, &row, to, 1, err, errlen);
-        if (rc >= 0)
-            rc = el_hist_file_put(s->hist, &f, err, errlen);
-        if (rc >= 0)
-            rc = el_hist_outbox_add(s->hist, j->peer, m.id, pt, len, (int64_t)m.ts, NULL, err,
-                                    errlen);
-        rc = rc >= 0 ? el_hist_commit(s->hist, err, errlen) : (el_hist_rollback(s->hist), rc);
+            if (rc >= 0)
+                rc = el_hist_file_put(s->hist, &f, err, errlen);
+            if (rc >= 0)
+                rc = el_hist_outbox_add(s->hist, j->peer, m.id, pt, len, (int64_t)m.ts, NULL,
+                                        err, errlen);
+            int erc = sess_tx_end(s, rc >= 0, err, errlen);
+            if (rc >= 0)
+                rc = erc;
+        }
     }
     free(pt);
     if (rc != 0)
@@ -723,12 +748,16 @@ int el_session_accept_file(el_session *s, const char *file_id, char *err, size_t
     return accept_file(s, p, file_id, err, errlen);
 }
 
-int el_session_cancel_file(el_session *s, const char *file_id, const char *reason, char *err,
+int el_session_cancel_file(el_session *s, const char *file_id_arg, const char *reason, char *err,
                            size_t errlen)
 {
+    /* a copy: the caller's string may belong to a transfer freed below */
+    char file_id[EL_MSG_ID_SIZE] = "";
+    if (file_id_arg)
+        snprintf(file_id, sizeof file_id, "%s", file_id_arg);
     file_row r;
-    if (!file_id || !get_file(s, file_id, &r))
-        return el_seterr(err, errlen, EL_ERR_NOT_FOUND, "no file %s", file_id ? file_id : "");
+    if (!file_id_arg || !get_file(s, file_id, &r))
+        return el_seterr(err, errlen, EL_ERR_NOT_FOUND, "no file %s", file_id);
     if (is_final(r.state))
         return el_seterr(err, errlen, EL_ERR_STATE, "file %s is already %s", file_id,
                          el_hist_file_state_name(r.state));

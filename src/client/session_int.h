@@ -56,6 +56,8 @@ typedef struct sess_xin {
     el_xfer_sink *sink;
     uint64_t last_progress;
     uint64_t last_saved;        /* offset last written to history.db */
+    uint64_t accepted_at;       /* offset of our last FILE_ACCEPT */
+    el_channel *ch;             /* the channel the last chunk came on */
 } sess_xin;
 
 struct el_session {
@@ -84,11 +86,19 @@ struct el_session {
     GHashTable *xins;           /* file_id -> sess_xin */
     GPtrArray *hash_jobs;       /* sess_hash_job*: files being hashed before their offer */
     int logged_in;
+    unsigned tx_depth;          /* sess_tx_begin nesting */
+    int tx_failed;              /* a nested part failed: roll back at the end */
+    GHashTable *enveloping;     /* outbox seqs (int64) handed to the server, not acked yet */
     el_session_stats stats;
     el_msg_stats mstats;
 };
 
 /* session.c */
+/* One history transaction across nested steps (history.h allows only one
+ * open at a time): the outermost end commits, or rolls everything back when
+ * any step failed. end returns EL_OK or the failure. */
+int sess_tx_begin(el_session *s, char *err, size_t errlen);
+int sess_tx_end(el_session *s, int ok, char *err, size_t errlen);
 void sess_emit(el_session *s, json_t *ev);         /* takes the reference */
 void sess_error(el_session *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 sess_peer *sess_peer_get(el_session *s, const char *peer_id); /* creates */
@@ -102,8 +112,9 @@ int sess_parse_conv(const char *conv, char out[2 + EL_MSG_ID_SIZE + 1], int *is_
 int sess_has_work(el_session *s, sess_peer *p);
 
 /* session_file.c */
-void sess_file_on_msg(el_session *s, sess_peer *p, const el_msg *m, const char *conv);
-void sess_file_on_chunk(el_session *s, sess_peer *p, const el_msg_chunk *c);
+/* < 0: storing failed (the message is not receipted, so it comes again) */
+int sess_file_on_msg(el_session *s, sess_peer *p, const el_msg *m, const char *conv);
+void sess_file_on_chunk(el_session *s, sess_peer *p, el_channel *ch, const el_msg_chunk *c);
 void sess_file_on_ready(el_session *s, sess_peer *p);
 void sess_file_on_down(el_session *s, sess_peer *p);
 void sess_file_on_channel_open(el_session *s, sess_peer *p, el_channel *ch);
