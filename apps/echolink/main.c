@@ -609,6 +609,8 @@ typedef struct {
     int sent;         /* the request was made */
     int replied;
     int logged_in;
+    char msg_id[33];  /* send: done when this message is delivered or queued offline */
+    int msg_done;
     int exit_code;
     gint64 deadline;  /* monotonic us; 0 = none */
     gint64 login_deadline;
@@ -619,6 +621,9 @@ static void oneshot_replied(el_app *app, json_t *reply, void *user)
     oneshot *os = user;
     (void)app;
     os->replied = 1;
+    const char *mid = json_string_value(json_object_get(reply, "msg_id"));
+    if (mid)
+        snprintf(os->msg_id, sizeof os->msg_id, "%s", mid);
     print_reply(os->cmd, reply, os->o->json);
     os->exit_code = el_app_exit_code(reply);
     if (os->exit_code != 0 || os->kind != DELIVER)
@@ -632,6 +637,13 @@ static void oneshot_event(el_app *app, json_t *ev, void *user)
     const char *name = json_string_value(json_object_get(ev, "event"));
     if (!strcmp(name, "login"))
         os->logged_in = 1;
+    if (!strcmp(name, "status") && os->msg_id[0] &&
+        !g_strcmp0(json_string_value(json_object_get(ev, "id")), os->msg_id)) {
+        const char *st = json_string_value(json_object_get(ev, "status"));
+        const char *via = json_string_value(json_object_get(ev, "via"));
+        if (strcmp(st, "sent") != 0 || !g_strcmp0(via, "envelope"))
+            os->msg_done = 1; /* delivered, read, or in the server's offline queue */
+    }
     if (!strcmp(name, "error") || !strcmp(name, "key_changed"))
         print_event(ev, 0);
     if (!os->sent && os->logged_in) {
@@ -656,7 +668,8 @@ static gboolean oneshot_tick(gpointer data)
         }
     }
     if (os->replied && os->kind == DELIVER && os->exit_code == 0) {
-        int left = el_session_unsettled(el_app_session(os->app));
+        /* a message waits for itself only, not for the rest of the outbox */
+        int left = os->msg_id[0] ? !os->msg_done : el_session_unsettled(el_app_session(os->app));
         if (left == 0 && os->logged_in) {
             g_main_loop_quit(os->loop);
         } else if (!os->logged_in && now > os->login_deadline) {
@@ -720,7 +733,7 @@ static int run_oneshot(options *o, el_profile *p, const el_identity *id, const c
     long wait = o->wait_s >= 0 ? o->wait_s
                 : (!strcmp(cmd, "send-file") || !strcmp(cmd, "accept-file")) ? 0
                                                                               : DEFAULT_WAIT_S;
-    oneshot os = {loop, app, o, cmd, req, kind, 0, 0, 0, 0, 0, 0};
+    oneshot os = {.loop = loop, .app = app, .o = o, .cmd = cmd, .req = req, .kind = kind};
     gint64 now = g_get_monotonic_time();
     os.deadline = wait ? now + wait * G_USEC_PER_SEC : 0;
     os.login_deadline = now + LOGIN_TIMEOUT_S * G_USEC_PER_SEC;

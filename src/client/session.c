@@ -131,9 +131,19 @@ int sess_tx_end(el_session *s, int ok, char *err, size_t errlen)
 
 /* ---- peers ------------------------------------------------------------------ */
 
+static void drop_src(GSource **src)
+{
+    if (*src) {
+        g_source_destroy(*src);
+        g_source_unref(*src);
+        *src = NULL;
+    }
+}
+
 static void peer_free(void *data)
 {
     sess_peer *p = data;
+    drop_src(&p->retransmit);
     el_link_free(p->link);
     if (p->receipt_timer) {
         g_source_destroy(p->receipt_timer);
@@ -606,16 +616,18 @@ static void handle_msg(el_session *s, sess_peer *p, const el_msg *m, int offline
         case EL_MSG_T_FILE_COMPLETE: rc = sess_file_on_msg(s, p, m, conv); break;
         case EL_MSG_T_GROUP_CREATED:
         case EL_MSG_T_GROUP_UPDATE:
-        case EL_MSG_T_GROUP_LEAVE: sess_group_on_msg(s, p, m); break;
+        case EL_MSG_T_GROUP_LEAVE: rc = sess_group_on_msg(s, p, m); break;
         default: break;
         }
     }
     if (began) {
-        int ok = fresh >= 0 && rc >= 0;
+        int ok = fresh >= 0 && rc >= 0 && rc != SESS_LATER;
         int erc = sess_tx_end(s, ok, err, sizeof err);
         if (ok && erc != 0)
             rc = erc;
     }
+    if (rc == SESS_LATER)
+        return; /* forgotten, not receipted: the sender sends it again */
     if (fresh < 0 || rc < 0) {
         sess_error(s, "cannot store a %s from %.8s: %s", el_msg_type_name(m->type), p->peer_id,
                    err);
@@ -667,6 +679,25 @@ static int link_want(el_link *l, void *user)
     return p->s->logged_in && p->online && sess_has_work(p->s, p);
 }
 
+/* A reliable channel loses nothing, but a receiver may drop a message
+ * without a receipt (it could not store it, or it cannot apply it yet, e.g.
+ * a group update ahead of the one before it): what is still in the outbox
+ * goes again, in order, now and then while the connection lasts. */
+static gboolean retransmit_cb(gpointer data)
+{
+    sess_peer *p = data;
+    if (el_link_get_state(p->link) != EL_LINK_READY) {
+        g_source_unref(p->retransmit);
+        p->retransmit = NULL;
+        return G_SOURCE_REMOVE;
+    }
+    if (el_hist_outbox_count(p->s->hist, p->peer_id, NULL, 0) > 0) {
+        p->flushed_seq = 0;
+        flush_link(p->s, p);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
 static void link_state(el_link *l, el_link_state st, const char *why, void *user)
 {
     sess_peer *p = user;
@@ -680,6 +711,11 @@ static void link_state(el_link *l, el_link_state st, const char *why, void *user
         s->stats.links_ready++;
         p->link_failed = 0;
         p->flushed_seq = 0;
+        if (!p->retransmit) {
+            p->retransmit = g_timeout_source_new(SESS_RETRANSMIT_MS);
+            g_source_set_callback(p->retransmit, retransmit_cb, p, NULL);
+            g_source_attach(p->retransmit, s->ctx);
+        }
         sess_flush(s, p);
         sess_file_on_ready(s, p);
     } else if (st == EL_LINK_IDLE) {

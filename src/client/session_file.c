@@ -272,6 +272,13 @@ static void finish(el_session *s, sess_xin *x)
     file_row r;
     get_file(s, fid, &r);
     int rc = el_xfer_sink_finish(x->sink, &path, err, sizeof err);
+    if (rc != 0 && rc != EL_ERR_CRYPTO) {
+        /* our disk, not the data (a rename, an fsync): the bytes stay and
+         * the next connection's FILE_ACCEPT tries again */
+        sess_error(s, "cannot finish %s: %s", fid, err);
+        g_hash_table_remove(s->xins, fid);
+        return;
+    }
     g_hash_table_remove(s->xins, fid);
     el_msg m;
     if (rc != 0) {

@@ -164,32 +164,60 @@ static int publish(el_session *s, const el_group_signed *g, el_group_change chan
 
 static void admin_removes(el_session *s, const char *gid, const char *leaver);
 
-void sess_group_on_msg(el_session *s, sess_peer *p, const el_msg *m)
+/* Whether a signed state may be applied; *later when it is ahead of ours
+ * (a version in between has not arrived yet). */
+static int may_apply(el_session *s, const group_row *cur, el_group_op op, const el_group_signed *g,
+                     int *later, char *err, size_t errlen)
+{
+    *later = 0;
+    if (!cur && op == EL_GROUP_OP_UPDATE) {
+        /* a member added after the creation learns the group from its first
+         * update: signed by an admin of that state (checked by the parser)
+         * and naming us */
+        if (!el_group_is_member(&g->state, s->self))
+            return el_seterr(err, errlen, EL_ERR_DENIED, "an update of a group we are not in");
+        return EL_OK;
+    }
+    if (cur && op == EL_GROUP_OP_UPDATE && g->state.version > cur->g.state.version + 1) {
+        *later = 1;
+        return el_seterr(err, errlen, EL_ERR_STATE, "version %llu arrived before %llu",
+                         (unsigned long long)g->state.version,
+                         (unsigned long long)cur->g.state.version + 1);
+    }
+    int rc = el_group_may_apply(cur ? &cur->g.state : NULL, op, g, err, errlen);
+    if (rc == 0 && op == EL_GROUP_OP_CREATE && !el_group_is_member(&g->state, s->self))
+        rc = el_seterr(err, errlen, EL_ERR_DENIED, "we are not a member");
+    return rc;
+}
+
+int sess_group_on_msg(el_session *s, sess_peer *p, const el_msg *m)
 {
     if (m->type == EL_MSG_T_GROUP_LEAVE) {
         if (sess_group_is_member(s, m->u.leave.group_id, p->peer_id))
             admin_removes(s, m->u.leave.group_id, p->peer_id);
-        return;
+        return 0;
     }
     const el_group_signed *g = &m->u.group.g;
     el_group_op op = m->type == EL_MSG_T_GROUP_CREATED ? EL_GROUP_OP_CREATE : EL_GROUP_OP_UPDATE;
     group_row *cur = load(s, g->state.group_id);
     char err[200];
-    int rc = el_group_may_apply(cur ? &cur->g.state : NULL, op, g, err, sizeof err);
-    if (rc == 0 && op == EL_GROUP_OP_CREATE && !el_group_is_member(&g->state, s->self))
-        rc = el_seterr(err, sizeof err, EL_ERR_DENIED, "we are not a member");
+    int later = 0;
+    int rc = may_apply(s, cur, op, g, &later, err, sizeof err);
     if (rc != 0) {
-        EL_WARN("session: %s for group %.8s from %.8s not applied: %s", el_msg_type_name(m->type),
-                g->state.group_id, p->peer_id, err);
+        EL_WARN("session: %s for group %.8s from %.8s not applied%s: %s",
+                el_msg_type_name(m->type), g->state.group_id, p->peer_id,
+                later ? " yet" : "", err);
         free(cur);
-        return;
+        return later ? SESS_LATER : 0; /* later: not receipted, so it comes again */
     }
-    if (store(s, g, cur ? cur->dir : NULL) >= 0) {
+    rc = store(s, g, cur ? cur->dir : NULL);
+    if (rc >= 0) {
         el_hist_group_set_left(s->hist, g->state.group_id,
                                !el_group_is_member(&g->state, s->self), NULL, 0);
         emit_group(s, g, m->u.group.change);
     }
     free(cur);
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- changes ---------------------------------------------------------------------- */

@@ -12,6 +12,8 @@
 #include "proto/msg.h"
 
 #define SESS_RECEIPT_DELAY_MS 50   /* receipts of one burst travel together */
+#define SESS_RETRANSMIT_MS 20000   /* unreceipted rows go again on a live link */
+#define SESS_LATER 1               /* a message that cannot apply yet: not receipted */
 
 /* One remote peer we talk to. */
 typedef struct sess_peer {
@@ -29,6 +31,7 @@ typedef struct sess_peer {
     int64_t flushed_seq;        /* outbox rows up to here went on this connection */
     GPtrArray *receipts;        /* ids (char *) owed a DELIVERY_RECEIPT */
     GSource *receipt_timer;
+    GSource *retransmit;        /* while ready: re-sends what was not receipted */
 } sess_peer;
 
 /* An outgoing file being streamed on a channel. */
@@ -126,7 +129,8 @@ void sess_file_jobs_free(el_session *s); /* stops and joins the hashing threads 
 void sess_xin_free(void *x);
 
 /* session_group.c */
-void sess_group_on_msg(el_session *s, sess_peer *p, const el_msg *m);
+/* 0 applied or refused for good, SESS_LATER, or < 0 storing failed */
+int sess_group_on_msg(el_session *s, sess_peer *p, const el_msg *m);
 /* The members of a group other than us (for fan-out); NULL-terminated, for
  * g_strfreev; NULL when we are not a member. */
 char **sess_group_recipients(el_session *s, const char *group_id);

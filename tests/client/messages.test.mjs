@@ -153,6 +153,18 @@ describe('echolink: every message type', { skip: SKIP }, () => {
     assert.equal(groups.groups.find((g) => g.group_id === gid).left, true);
   });
 
+  it('a member added later learns the group from its first update', async () => {
+    const gid = await alice.ok(['group', 'create', 'later', bob.id]);
+    await bob.waitEvent((e) => e.event === 'group' && e.group_id === gid);
+    const c0 = carol.events.length;
+    await alice.ok(['group', 'add', gid, carol.id]);
+    const g = await carol.waitEvent((e) => e.event === 'group' && e.group_id === gid, 30000, c0);
+    assert.equal(g.version, 2);
+    assert.deepEqual([...g.members].sort(), [alice.id, bob.id, carol.id].sort());
+    await carol.ok(['send', `g:${gid}`, 'thanks for adding me']);
+    await bob.waitEvent((e) => e.event === 'message' && e.text === 'thanks for adding me' && e.group === gid, 30000);
+  });
+
   it('bad input gets a clear error and an exit code, nothing is sent', async () => {
     const r1 = await alice.run(['send', 'not-a-peer', 'x']);
     assert.equal(r1.code, 65);
