@@ -118,6 +118,25 @@ describe('echolink: big files', { skip: SKIP }, () => {
     await alice.waitEvent((e) => e.event === 'file_complete' && e.file_id === fid && e.direction === 'out', 20000);
   });
 
+  it('a sender killed with SIGKILL mid-transfer resumes after its restart', async () => {
+    const size = 64 * MiB;
+    const src = path.join(c.dir, 'resume-sender.bin');
+    const sum = await makeFile(src, size);
+    const from = bob.events.length;
+    const fid = await alice.ok(['send-file', bob.id, src]);
+    await bob.waitEvent((e) => e.event === 'file_progress' && e.file_id === fid && e.bytes >= 24 * MiB, 60000, from);
+    await alice.stop('SIGKILL');
+    await sleep(500);
+    const a0 = alice.events.length;
+    await alice.listen({ env });
+    const done = await bob.waitEvent((e) => e.event === 'file_complete' && e.file_id === fid, 120000, from);
+    assert.equal(done.sha256, sum);
+    assert.equal(await sha256File(done.path), sum);
+    await alice.waitEvent((e) => e.event === 'file_complete' && e.file_id === fid && e.direction === 'out', 30000, a0);
+    const sent = (await stats(alice)).file_bytes_out;
+    assert.ok(sent < size * 0.8, `the restarted sender sent ${sent} bytes of ${size}: it started over`);
+  });
+
   it('a cancelled transfer stops on both sides and leaves no partial file', async () => {
     const src = path.join(c.dir, 'cancel.bin');
     await makeFile(src, 100 * MiB);
