@@ -547,9 +547,25 @@ static int on_reaction(el_session *s, sess_peer *p, const el_msg *m, const char 
     return rc == EL_ERR_DB || rc == EL_ERR_IO ? rc : 0;
 }
 
+static int copy_conv(const el_hist_msg *row, void *user)
+{
+    snprintf(user, 2 + EL_MSG_ID_SIZE + 1, "%s", row->conv);
+    return 0;
+}
+
 static int on_edit(el_session *s, sess_peer *p, const el_msg *m, const char *conv, int del)
 {
-    char err[160];
+    char err[160] = "";
+    /* the edit must come through the target's own conversation: a direct
+     * one for a direct message, the group (from a current member, checked
+     * by group_ok) for a group message */
+    char target_conv[2 + EL_MSG_ID_SIZE + 1] = "";
+    el_hist_msg_get(s->hist, p->peer_id, m->u.edit.target, copy_conv, target_conv, NULL, 0);
+    if (target_conv[0] && strcmp(target_conv, conv) != 0) {
+        EL_WARN("session: %s from %.8s for a message of another conversation refused",
+                del ? "delete" : "edit", p->peer_id);
+        return 0;
+    }
     char *text = del ? NULL : msg_str(m->u.edit.text);
     int rc = del ? el_hist_msg_delete(s->hist, p->peer_id, m->u.edit.target, err, sizeof err)
                  : el_hist_msg_edit(s->hist, p->peer_id, m->u.edit.target, text, (int64_t)m->ts,
