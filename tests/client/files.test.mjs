@@ -1,7 +1,9 @@
 // files.test.mjs - big files between real `echolink` processes: a 200 MiB
 // transfer arrives with the right SHA-256 in bounded memory while chat stays
 // responsive, and a receiver killed with SIGKILL mid-transfer resumes where
-// it stopped after a restart.
+// it stopped after a restart. Exercises src/client/session_file.c (offers,
+// FILE_ACCEPT/resume, streaming with backpressure, completion, cancel) over
+// src/client/xfer.c, end to end.
 //
 //   tests/harness/netns.sh run node --test tests/client/files.test.mjs
 import assert from 'node:assert/strict';

@@ -1,6 +1,8 @@
 // messages.test.mjs - every message type end to end between real `echolink`
 // processes (listen --json owning each profile, one-shot commands handed to
-// it through the control socket), including a group of three.
+// it through the control socket), including a group of three: the message
+// paths of src/client/session.c, the groups of src/client/session_group.c
+// (signed state, fan-out, admin changes, late members) and apps/echolink.
 //
 //   tests/harness/netns.sh run node --test tests/client/messages.test.mjs
 import assert from 'node:assert/strict';
