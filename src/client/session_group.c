@@ -212,8 +212,11 @@ int sess_group_on_msg(el_session *s, sess_peer *p, const el_msg *m)
     }
     rc = store(s, g, cur ? cur->dir : NULL);
     if (rc >= 0) {
-        el_hist_group_set_left(s->hist, g->state.group_id,
-                               !el_group_is_member(&g->state, s->self), NULL, 0);
+        /* after our own leave, a state that still lists us (sent before the
+         * admin saw the leave) does not take us back; only an add does */
+        int left = !el_group_is_member(&g->state, s->self) ||
+                   (cur && cur->left && m->u.group.change != EL_GROUP_CHANGE_ADD);
+        el_hist_group_set_left(s->hist, g->state.group_id, left, NULL, 0);
         emit_group(s, g, m->u.group.change);
     }
     free(cur);
