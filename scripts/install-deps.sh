@@ -17,7 +17,7 @@ BUILD_PKGS=(
   libcmocka-dev nodejs
 )
 TEST_PKGS=(
-  iproute2 nftables procps psmisc curl sqlite3 openssl tmux
+  iproute2 nftables procps psmisc curl sqlite3 openssl tmux fonts-noto-color-emoji
   clang libclang-rt-14-dev
   chromium chromium-driver fonts-liberation
   coturn redis-server postgresql
