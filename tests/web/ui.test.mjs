@@ -328,6 +328,22 @@ describe('web UI: two browser users in Chromium', { skip: SKIP }, () => {
         await u.page.click('.call-panel button:has-text("Close")');
       }
 
+      // the server goes away: the banner says so, a message still goes
+      // directly, and the banner clears once the server is back
+      await cluster.server.kill('SIGKILL');
+      // (socket.io retries at once: the state flips between offline and connecting)
+      await alice.page.locator('#banner:is([data-state="offline"], [data-state="connecting"])').waitFor({ timeout: WAIT });
+      assert.match(await alice.page.locator('#banner').textContent(), /unreachable|Connecting/);
+      await shot(alice, 'banner-offline.png');
+      await alice.page.fill('#input', 'The server is down but this still arrives');
+      await alice.page.press('#input', 'Enter');
+      await msg(bob, 'in', 'The server is down but this still arrives').waitFor({ timeout: WAIT });
+      await cluster.server.restart();
+      for (const u of [alice, bob]) {
+        await u.page.locator('#me-status[data-state="online"]').waitFor({ timeout: 60000 });
+        await u.page.locator('#banner').waitFor({ state: 'hidden', timeout: WAIT });
+      }
+
       // screenshots: conversation light, dark (the toggle), phone width
       await alice.page.mouse.move(0, 0);
       await alice.page.locator('#input').focus();
