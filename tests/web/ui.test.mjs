@@ -7,7 +7,9 @@
 //   prefilled), the other accepts from the request list, they type
 //   messages + Enter and see them on the other side with the delivered
 //   mark, a reaction and an edit show on the other side, typing is shown,
-//   a video call started from the header rings, connects and hangs up;
+//   a video call started from the header rings, connects and hangs up, a
+//   voice message recorded with the fake microphone plays on the other
+//   side, the banner shows the server going away and coming back;
 //   the page loads no inline code (CSP) and throws nothing. Screenshots of
 //   the main screens go to $EL_ARTIFACTS/web/ (setup, conversation light
 //   and dark, phone width); EL_UPDATE_DOCS=1 also copies the light
@@ -327,6 +329,15 @@ describe('web UI: two browser users in Chromium', { skip: SKIP }, () => {
         await u.page.locator('.call-panel .call-state', { hasText: 'Call ended' }).waitFor({ timeout: WAIT });
         await u.page.click('.call-panel button:has-text("Close")');
       }
+
+      // a voice message recorded in the browser (fake microphone) arrives
+      // with an inline player
+      await alice.page.click('#record');
+      await alice.page.locator('#recorder').waitFor({ state: 'visible', timeout: WAIT });
+      await alice.page.waitForTimeout(1500);
+      await alice.page.click('#rec-send');
+      await bob.page.locator('#messages li.msg.in .file.voice audio').waitFor({ timeout: WAIT });
+      assert.match(await bob.page.locator('#messages li.msg.in .file.voice').last().textContent(), /Voice message/);
 
       // the server goes away: the banner says so, a message still goes
       // directly, and the banner clears once the server is back
