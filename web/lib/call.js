@@ -44,14 +44,15 @@ export class Calls {
    * client: the core (signalEmit, onCallSignal, peerId)
    * opts.sign(bytes) -> Promise<Uint8Array(64)>: Ed25519 with our identity key
    * opts.resolveIk(peerId) -> Promise<string|null>: the peer's ik (base64url), pinned
-   * opts.iceServers: RTCIceServer[] (default: none)
+   * opts.iceServers: RTCIceServer[] (default: the ones the server gave the
+   *   core at login, client.iceServers: its TURN relays serve calls too)
    * opts.media: navigator.mediaDevices (tests may pass another)
    */
   constructor(client, opts = {}) {
     this.client = client;
     this.sign = opts.sign;
     this.resolveIk = opts.resolveIk;
-    this.iceServers = opts.iceServers || [];
+    this.iceServers = opts.iceServers || null;
     this.media = opts.media || globalThis.navigator?.mediaDevices;
     this.calls = new Map();
     this.listeners = new Set();
@@ -175,7 +176,7 @@ export class Calls {
   /* Both sides send and receive audio and video (an audio call's video
    * transceiver stays empty until a screen is shared: no renegotiation). */
   #makePc(call) {
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers || this.client.iceServers || [] });
     call.pc = pc;
     const audio = call.local.getAudioTracks()[0] || null;
     const video = call.local.getVideoTracks()[0] || null;
