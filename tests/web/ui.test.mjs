@@ -388,4 +388,68 @@ describe('web UI: two browser users in Chromium', { skip: SKIP }, () => {
       throw e;
     }
   });
+  it('a key change of a known contact shows a warning that cannot be missed', async () => {
+    const carol = await person('Carol');
+    const dave = await person('Dave');
+    try {
+      await firstVisit(carol, false);
+      await firstVisit(dave, false);
+      const dlg = carol.page.locator('#dlg');
+      await carol.page.click('#add-contact');
+      await dlg.waitFor({ state: 'visible' });
+      await dlg.locator('input').first().fill(dave.id);
+      await dlg.locator('input').first().press('Enter');
+      await dlg.waitFor({ state: 'hidden', timeout: WAIT });
+      const req = dave.page.locator(`#request-list li[data-peer="${carol.id}"]`);
+      await req.waitFor({ timeout: WAIT });
+      await req.getByRole('button', { name: /^Accept/ }).click();
+      const item = carol.page.locator(`#conv-list button[data-conv="p:${dave.id}"]`);
+      await item.waitFor({ timeout: WAIT });
+      await item.click();
+      await carol.page.fill('#input', 'first contact');
+      await carol.page.press('#input', 'Enter');
+      await msg(dave, 'in', 'first contact').waitFor({ timeout: WAIT });
+
+      // what a swapped key looks like to Carol: her pin of Dave is another
+      // identity's bundle, so Dave's real key no longer matches it
+      await carol.page.evaluate(async (peer) => {
+        const { DB } = await import('/lib/db.js');
+        const { bundleOf, generateIdentity } = await import('/lib/identity.js');
+        const db = await DB.open('echolink');
+        const ts = db.trustStorage();
+        const r = await ts.get(peer);
+        r.bundle = await bundleOf(await generateIdentity());
+        r.state = 'known';
+        await ts.set(peer, r);
+        db.close();
+      }, dave.id);
+      await carol.page.reload();
+      await carol.page.locator('#main').waitFor({ state: 'visible', timeout: WAIT });
+      await carol.page.locator(`#conv-list button[data-conv="p:${dave.id}"]`).click();
+      await carol.page.fill('#input', 'after the change');
+      await carol.page.press('#input', 'Enter');
+
+      // a modal alert Esc does not close, and a red warning in the conversation
+      const alert = carol.page.locator('#alert-dlg');
+      await alert.waitFor({ state: 'visible', timeout: WAIT });
+      assert.match(await alert.textContent(), /safety number changed/);
+      await carol.page.keyboard.press('Escape');
+      assert.equal(await alert.isVisible(), true, 'Esc does not dismiss the key-change alert');
+      await shot(carol, 'key-change.png');
+      // nothing goes out until Carol decides
+      await carol.page.waitForTimeout(1500);
+      assert.equal(await msg(dave, 'in', 'after the change').count(), 0, 'held while the key change is pending');
+      await alert.getByRole('button', { name: 'Later' }).click();
+      await carol.page.locator('#key-warning').waitFor({ state: 'visible', timeout: WAIT });
+      await carol.page.locator('#key-warning').getByRole('button', { name: 'Accept new key' }).click();
+      const confirm = carol.page.locator('#dlg, #alert-dlg').getByRole('button', { name: 'Accept', exact: true });
+      if (await confirm.count()) await confirm.first().click();
+      await carol.page.locator('#key-warning').waitFor({ state: 'hidden', timeout: WAIT });
+      await msg(dave, 'in', 'after the change').waitFor({ timeout: WAIT });
+    } catch (e) {
+      for (const u of [carol, dave]) await u.page.screenshot({ path: path.join(ARTIFACTS, `failure-${u.name}.png`) }).catch(() => {});
+      console.log(`# page logs:\n${tails()}\n# clients:\n${cluster.tails()}`);
+      throw e;
+    }
+  });
 });
