@@ -23,10 +23,15 @@
 // - Connections (link.js) are made on demand and rebuilt with ICE restart,
 //   then renegotiation with backoff; an open one keeps working while the
 //   server is away, and signal.js logs in again by itself.
-// - Files travel on channels of their own in 64 KiB chunks read from the
-//   Blob only while the channel's buffer has room; the receiver keeps the
-//   chunks in IndexedDB by offset (a reload resumes from them) and checks
-//   the SHA-256 (computed incrementally, @noble/hashes) before it completes.
+// - Files travel on channels of their own in 64 KiB chunks, each read from
+//   the Blob (Blob.slice) only when the channel's buffer has room, so a
+//   file is never in memory whole. The receiver writes each chunk at its
+//   offset into a file of the Origin Private File System (filestore.js)
+//   where the browser has one: memory stays bounded, a reload resumes from
+//   the file's length, and file_blob hands out that file itself. Without
+//   OPFS the chunks go to IndexedDB by offset (a reload resumes from them)
+//   and become one Blob at the end. Either way the SHA-256 is computed
+//   incrementally (@noble/hashes) and checked before the file completes.
 // - Groups: the admin-signed state of §11.1, messages fanned out by the
 //   sender, one copy per member.
 //
@@ -47,6 +52,7 @@ import { formatSafetyNumber, safetyNumber } from './safety.js';
 import { isAdmin, isMember } from './group.js';
 import * as M from './msg.js';
 import { sha256 } from '../vendor/noble-hashes/sha256.js';
+import { FileStore } from './filestore.js';
 
 export const RECEIPT_DELAY_MS = 50;
 export const RETRANSMIT_MS = 20000;
@@ -55,6 +61,7 @@ export const CHUNK = 65536;
 export const XOUT_HIGH = 1 << 20;         // file bytes queued on a channel at most
 export const PROGRESS_STEP = 1 << 20;     // a progress event every MiB
 export const SAVE_STEP = 8 << 20;         // the confirmed offset is stored every 8 MiB
+export const HASH_STEP = 1 << 20;         // files are read back 1 MiB at a time
 export const SEEN_KEEP_MS = 30 * 24 * 3600 * 1000;
 const FINAL = new Set(['complete', 'cancelled', 'failed']);
 const ID_RE = /^[0-9a-f]{32}$/;
@@ -138,6 +145,8 @@ export class Client {
   #peers = new Map();
   #xouts = new Map();         // file_id -> outgoing stream
   #xins = new Map();          // file_id -> incoming transfer
+  #xinOpening = new Map();    // file_id -> the transfer being opened
+  #files = null;              // filestore.js (OPFS), null where there is none
   #hashJobs = new Set();
   #enveloping = new Set();    // outbox seqs handed to the server, not acked yet
   #chain = Promise.resolve();
@@ -167,6 +176,11 @@ export class Client {
       maxAutoAccept: 4 * 1024 ** 3, log: null, ...opts };
     const db = await DB.open(o.dbName);
     const c = new Client(db, o);
+    try {
+      c.#files = await FileStore.open(o.dbName);
+    } catch (e) {
+      c.#log(`no file system for received files (${e.message}): they stay in IndexedDB`);
+    }
     const saved = await db.get('meta', 'identity');
     c.name = (await db.get('meta', 'name')) ?? null;
     if (saved) await c.#useIdentity(await importSeeds(saved));
@@ -243,6 +257,7 @@ export class Client {
       onLogin: (ack) => this.#onLogin(ack),
     });
     this.#signal = sig;
+    await this.#sweepFiles().catch((e) => this.#log(`cannot tidy the received files: ${e.message}`));
     sig.on('online_users', (a) => this.#onOnlineUsers(a));
     sig.on('user_connected', (a) => this.#onPresence(a, true));
     sig.on('user_disconnected', (a) => this.#onPresence(a, false));
@@ -267,6 +282,7 @@ export class Client {
     }
     this.#xouts.clear();
     this.#xins.clear();
+    this.#files?.close();
     this.#db.close();
   }
 
@@ -767,6 +783,8 @@ export class Client {
       const ev = { event: del ? 'delete' : 'edit', conv, target: m.target, from: p.id };
       if (!del) ev.text = m.text;
       post.push(() => this.#emit(ev));
+      const row = del ? await t.byIndex('messages', 'author_id', [p.id, m.target]) : null;
+      if (row?.file_id) post.push(() => this.#fileDeleted(row.file_id));
     }
   }
 
@@ -798,27 +816,115 @@ export class Client {
   }
 
   // Opens (or finds) an accepted incoming transfer: its offset and hash
-  // state are rebuilt from the chunks already stored (a reload resumes).
-  async #openXin(f) {
-    let x = this.#xins.get(f.file_id);
-    if (x) return x;
+  // state are rebuilt from the bytes already stored (a reload resumes).
+  // Callers at the same time share one opening (an OPFS file has one writer).
+  #openXin(f) {
+    const x = this.#xins.get(f.file_id);
+    if (x) return Promise.resolve(x);
+    let opening = this.#xinOpening.get(f.file_id);
+    if (!opening) {
+      opening = this.#loadXin(f).finally(() => this.#xinOpening.delete(f.file_id));
+      this.#xinOpening.set(f.file_id, opening);
+    }
+    return opening;
+  }
+
+  async #loadXin(f) {
     const hasher = sha256.create();
+    const disk = await this.#diskOf(f);
     let offset = 0;
-    const stale = [];
-    await this.#db.read('chunks', (t) => t.each('chunks', { range: prefixRange([f.file_id]) }, (v) => {
-      if (v.offset !== offset) { stale.push(v.offset); return; }
-      const d = new Uint8Array(v.data);
-      hasher.update(d);
-      offset += d.length;
-    }));
-    if (stale.length) await this.#db.tx('chunks', async (t) => { for (const o of stale) await t.del('chunks', [f.file_id, o]); });
-    x = this.#xins.get(f.file_id); // another caller may have won meanwhile
-    if (x) return x;
-    x = { fileId: f.file_id, conv: f.conv, peer: f.peer, size: f.size, sha256: f.sha256, mime: f.mime, name: f.name,
+    let sink = null;
+    if (disk === 'opfs') {
+      // the file's length is what arrived: hash it again, 1 MiB at a time
+      const file = await this.#files.file(f.file_id);
+      if (file && file.size <= f.size) {
+        for (; offset < file.size; offset += HASH_STEP) {
+          hasher.update(new Uint8Array(await file.slice(offset, offset + HASH_STEP).arrayBuffer()));
+        }
+        offset = file.size;
+      }
+      sink = await this.#files.sink(f.file_id, { at: offset }); // a longer file is not ours: cut
+      const now = await this.#db.get('files', f.file_id);
+      if (!now || FINAL.has(now.state)) {
+        // cancelled while it opened: the file it made again goes
+        await this.#files.remove(f.file_id);
+        fail('state', `file ${f.file_id} is ${now ? now.state : 'gone'}`);
+      }
+    } else {
+      const stale = [];
+      await this.#db.read('chunks', (t) => t.each('chunks', { range: prefixRange([f.file_id]) }, (v) => {
+        if (v.offset !== offset) { stale.push(v.offset); return; }
+        const d = new Uint8Array(v.data);
+        hasher.update(d);
+        offset += d.length;
+      }));
+      if (stale.length) await this.#db.tx('chunks', async (t) => { for (const o of stale) await t.del('chunks', [f.file_id, o]); });
+    }
+    if (this.#closed) fail('state', 'the client is closed');
+    const x = { fileId: f.file_id, conv: f.conv, peer: f.peer, size: f.size, sha256: f.sha256, mime: f.mime, name: f.name,
       offset, hasher, acceptedAt: -1, ch: null, writes: Promise.resolve(), lastProgress: offset, lastSaved: offset,
-      finishing: false };
+      finishing: false, sink };
     this.#xins.set(f.file_id, x);
     return x;
+  }
+
+  // Where the bytes of incoming transfer f go: 'opfs' or 'idb', chosen once
+  // and kept in its row (a transfer begun in IndexedDB, say before OPFS was
+  // used, goes on there; one begun in OPFS starts over when it is gone).
+  async #diskOf(f) {
+    let disk = f.disk;
+    if (disk === 'opfs' && !this.#files) disk = 'idb';
+    if (!disk) {
+      const chunks = await this.#db.read('chunks', (t) => t.count('chunks', prefixRange([f.file_id])));
+      disk = this.#files && chunks === 0 ? 'opfs' : 'idb';
+    }
+    if (disk !== f.disk) {
+      await this.#setFile(f.file_id, { disk });
+      f.disk = disk;
+    }
+    return disk;
+  }
+
+  // Removes what is stored of incoming file f's bytes (OPFS file, chunks,
+  // assembled Blob); an outgoing file's source Blob too when `source`.
+  async #removeBytes(f, { source = false } = {}) {
+    if (f.outgoing) {
+      if (source) await this.#db.del('blobs', f.file_id);
+      return;
+    }
+    await this.#db.tx(['chunks', 'blobs'], async (t) => {
+      await t.store('chunks').delete(prefixRange([f.file_id]));
+      await t.del('blobs', f.file_id);
+    });
+    await this.#files?.remove(f.file_id);
+  }
+
+  // OPFS files no transfer needs any more (cancelled while this page was
+  // closed, or whose row is gone) are removed.
+  async #sweepFiles() {
+    if (!this.#files) return;
+    const names = await this.#files.names();
+    if (names.length === 0) return;
+    const rows = await this.#db.read('files', async (t) => {
+      const out = new Map();
+      for (const n of names) out.set(n, await t.get('files', n));
+      return out;
+    });
+    for (const [name, f] of rows) {
+      const keep = f && !f.outgoing && f.disk === 'opfs' && (f.state === 'complete' || !FINAL.has(f.state));
+      if (!keep && !this.#xins.has(name) && !this.#xinOpening.has(name)) await this.#files.remove(name);
+    }
+  }
+
+  // A file message was deleted: its transfer stops and its bytes go.
+  async #fileDeleted(fileId) {
+    const f = await this.#db.get('files', fileId);
+    if (!f) return;
+    if (!FINAL.has(f.state)) {
+      await this.#cancelFile(fileId, 'the message was deleted').catch((e) => this.#log(`cannot cancel ${fileId}: ${e.message}`));
+    }
+    this.#dropStreams(fileId);
+    await this.#removeBytes(f, { source: true });
   }
 
   async #sendAccept(x) {
@@ -857,14 +963,21 @@ export class Client {
     x.ch = ch;
     this.stats.file_bytes_in += data.length;
     const off = x.offset;
-    x.writes = x.writes.then(() => this.#db.put('chunks', { file_id: x.fileId, offset: off - data.length, data: data.buffer }));
+    // to disk at once (the sink takes the buffer), or to IndexedDB in turn
+    if (x.sink) x.sink.write(off - data.length, data);
+    else {
+      x.writes = x.writes.then(() => this.#db.put('chunks', { file_id: x.fileId, offset: off - data.length, data: data.buffer }));
+      x.writes.catch(() => {}); // reported by #finish
+    }
     if (off - x.lastProgress >= PROGRESS_STEP || off === x.size) {
       x.lastProgress = off;
       this.#emit({ event: 'file_progress', conv: x.conv, file_id: x.fileId, direction: 'in', bytes: off, size: x.size });
     }
     if (off - x.lastSaved >= SAVE_STEP) {
       x.lastSaved = off;
-      x.writes = x.writes.then(() => this.#setFile(x.fileId, { offset: off, state: 'active' }));
+      const sink = x.sink;
+      x.writes = x.writes.then(() => sink?.flush()).then(() => this.#setFile(x.fileId, { offset: off, state: 'active' }));
+      x.writes.catch(() => {}); // reported by #finish; a transfer dropped before it needs no report
     }
     if (off === x.size) this.#finish(x).catch((e) => this.#error(`cannot finish ${x.fileId}: ${e.message}`));
   }
@@ -886,6 +999,7 @@ export class Client {
     x.finishing = true;
     try {
       await x.writes;
+      await x.sink?.close();
     } catch (e) {
       // our storage, not the data: the bytes stay, the next connection's
       // FILE_ACCEPT tries again
@@ -901,17 +1015,23 @@ export class Client {
         await this.#setFile(x.fileId, { state: 'failed', error }, t);
         await t.store('chunks').delete(range);
       });
+      if (x.sink) await this.#files.remove(x.fileId).catch((e) => this.#log(`cannot remove ${x.fileId}: ${e.message}`));
       await this.#queue([x.peer], M.buildFileCancel(x.fileId, { reason: error }));
       this.#emit({ event: 'file_failed', conv: x.conv, file_id: x.fileId, direction: 'in', error });
       return;
     }
-    const parts = await this.#db.read('chunks', (t) => t.getAll('chunks', range));
-    const blob = new Blob(parts.map((c) => c.data), { type: x.mime });
-    await this.#db.tx(['files', 'chunks', 'blobs'], async (t) => {
-      await t.put('blobs', { file_id: x.fileId, blob });
-      await t.store('chunks').delete(range);
-      await this.#setFile(x.fileId, { state: 'complete', offset: x.size, error: null }, t);
-    });
+    if (x.sink) {
+      // the OPFS file is the file: file_blob hands it out as it is
+      await this.#setFile(x.fileId, { state: 'complete', offset: x.size, error: null });
+    } else {
+      const parts = await this.#db.read('chunks', (t) => t.getAll('chunks', range));
+      const blob = new Blob(parts.map((c) => c.data), { type: x.mime });
+      await this.#db.tx(['files', 'chunks', 'blobs'], async (t) => {
+        await t.put('blobs', { file_id: x.fileId, blob });
+        await t.store('chunks').delete(range);
+        await this.#setFile(x.fileId, { state: 'complete', offset: x.size, error: null }, t);
+      });
+    }
     await this.#queue([x.peer], M.buildFileComplete(x.fileId, x.sha256));
     this.#emit({ event: 'file_complete', conv: x.conv, file_id: x.fileId, direction: 'in', sha256: x.sha256 });
   }
@@ -922,8 +1042,9 @@ export class Client {
     const error = `cancelled by the peer${m.reason ? `: ${m.reason}` : ''}`;
     await this.#setFile(m.file_id, { state: 'cancelled', error }, t);
     if (!f.outgoing) await t.store('chunks').delete(prefixRange([m.file_id]));
-    post.push(() => {
+    post.push(async () => {
       this.#dropStreams(m.file_id);
+      if (!f.outgoing) await this.#removeBytes(f).catch((e) => this.#log(`cannot remove ${m.file_id}: ${e.message}`));
       this.#emit({ event: 'file_failed', conv: f.conv, file_id: m.file_id, direction: f.outgoing ? 'out' : 'in', error });
     });
   }
@@ -1057,6 +1178,7 @@ export class Client {
       await this.#setFile(fileId, { state: 'cancelled', error: why }, t);
       if (!f.outgoing) await t.store('chunks').delete(prefixRange([fileId]));
     });
+    if (!f.outgoing) await this.#removeBytes(f).catch((e) => this.#log(`cannot remove ${fileId}: ${e.message}`));
     await this.#queue([f.peer], M.buildFileCancel(fileId, reason ? { reason } : {}));
     this.#emit({ event: 'file_failed', conv: f.conv, file_id: fileId, direction: f.outgoing ? 'out' : 'in', error: why });
   }
@@ -1287,6 +1409,8 @@ export class Client {
     editRow: (t, a, target, text, at) => Client.#editRow(t, a, target, text, at, null),
     acceptFile: (id) => this.#acceptFile(id),
     cancelFile: (id, reason) => this.#cancelFile(id, reason),
+    fileDeleted: (id) => this.#fileDeleted(id),
+    files: () => this.#files,
     offerFile: (job) => {
       this.#hashJobs.add(job);
       this.#offerFile(job).catch((e) => this.#emit({ event: 'file_failed', conv: job.conv, file_id: job.fileId,
@@ -1335,6 +1459,11 @@ export class Client {
   onCallSignal(fn) {
     this.#callFns.add(fn);
     return () => this.#callFns.delete(fn);
+  }
+
+  /** The ICE servers (STUN/TURN) the server gave at login: calls use them too. */
+  get iceServers() {
+    return this.#iceServers;
   }
 
   /** Signs a call SDP (PROTOCOL.md §13) with our identity key. Only inputs
@@ -1454,6 +1583,12 @@ const COMMANDS = {
     const f = await api.db().get('files', id);
     if (!f) fail('not_found', `no file ${id}`);
     if (!f.outgoing && f.state !== 'complete') fail('state', `file ${id} is ${f.state}, not complete`);
+    if (!f.outgoing && f.disk === 'opfs') {
+      // the file on disk itself, not a copy in memory
+      const file = await api.files()?.file(id);
+      if (!file || file.size !== f.size) fail('not_found', `the bytes of ${id} are not here`);
+      return { blob: file, name: f.name, mime: f.mime };
+    }
     const b = await api.db().get('blobs', id);
     if (!b) fail('not_found', `the bytes of ${id} are not here`);
     return { blob: b.blob, name: f.name, mime: f.mime };
@@ -1492,7 +1627,13 @@ const COMMANDS = {
     return api.serial(async () => {
       const to = await api.recipients(c);
       const m = M.buildDelete(target, { group: c.group ? c.id : undefined });
-      await api.queue(to, m, (t) => api.editRow(t, this.peerId, target, null, m.ts));
+      let fileId = null;
+      await api.queue(to, m, async (t) => {
+        if (await api.editRow(t, this.peerId, target, null, m.ts) === 1) {
+          fileId = (await t.byIndex('messages', 'author_id', [this.peerId, target]))?.file_id ?? null;
+        }
+      });
+      if (fileId) await api.fileDeleted(fileId);
     });
   },
 
