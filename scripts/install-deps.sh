@@ -17,7 +17,7 @@ BUILD_PKGS=(
   libcmocka-dev nodejs
 )
 TEST_PKGS=(
-  iproute2 nftables procps psmisc curl sqlite3 openssl tmux fonts-noto-color-emoji
+  iproute2 nftables procps psmisc curl sqlite3 openssl tmux fonts-noto-color-emoji groff-base
   clang libclang-rt-14-dev
   chromium chromium-driver fonts-liberation
   coturn redis-server postgresql
