@@ -3,7 +3,9 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PORT ?= 5000
 CTEST_ARGS ?=
 
-.PHONY: all deps deps-build build build-test run test bench fuzz check-long clean
+PREFIX ?= /usr/local
+
+.PHONY: all deps deps-build build build-test run test bench fuzz check-long clean install uninstall
 
 all: build
 
@@ -46,6 +48,15 @@ check-long: deps build build-test
 	scripts/fuzz.sh long
 	scripts/tsan.sh
 	cd build-test && ctest --output-on-failure -L long
+
+# Installs programs, libecholink (shared + static), headers, pkg-config file,
+# manuals, the web client and an example configuration under $(PREFIX)
+# (DESTDIR honoured); uninstall removes exactly what was installed.
+install: build
+	cmake --install build --prefix $(PREFIX)
+
+uninstall:
+	scripts/uninstall.sh build/install_manifest.txt
 
 clean:
 	rm -rf build build-test build-fuzz
