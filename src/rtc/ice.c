@@ -58,6 +58,7 @@ struct el_ice {
     unsigned nold;                    /* ring: next slot = nold % OLD_UFRAGS */
     GQueue pending;                   /* of pending_cand*, held remote candidates */
     bool pending_eoc;                 /* end-of-candidates held with them */
+    bool remote_eoc;                  /* the remote's end-of-candidates applied */
 
     GQueue events;                    /* of ev*, waiting for delivery */
     GSource *idle;                    /* delivers events; NULL when none queued */
@@ -262,6 +263,23 @@ static void on_new_candidate(NiceAgent *agent, NiceCandidate *nc, gpointer data)
     push_event(ice, EV_CANDIDATE, 0, s);
 }
 
+/* With no local candidate at all (a relay-only agent whose TURN allocation
+ * was refused, say) libnice has no check list and never fails: once both
+ * sides have said end-of-candidates, that is a failure to report. */
+static void check_nothing_to_try(el_ice *ice)
+{
+    if (!ice->gather_done || !ice->remote_eoc || ice->state == EL_ICE_FAILED ||
+        ice->state == EL_ICE_CONNECTED || ice->state == EL_ICE_COMPLETED)
+        return;
+    GSList *l = nice_agent_get_local_candidates(ice->agent, ice->stream, COMPONENT);
+    guint n = g_slist_length(l);
+    g_slist_free_full(l, (GDestroyNotify)nice_candidate_free);
+    if (n > 0)
+        return;
+    ICE_LOG(EL_LOG_WARN, ice, "no local candidate to try (a refused TURN credential?): failed");
+    set_state(ice, EL_ICE_FAILED);
+}
+
 static void on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
 {
     el_ice *ice = data;
@@ -270,6 +288,7 @@ static void on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
     ice->gather_done = true;
     ICE_LOG(EL_LOG_DEBUG, ice, "gathering done");
     push_event(ice, EV_END_OF_CANDIDATES, 0, NULL);
+    check_nothing_to_try(ice);
 }
 
 static void on_component_state(NiceAgent *agent, guint stream, guint component, guint nstate,
@@ -431,6 +450,8 @@ static void apply_eoc(el_ice *ice)
 {
     ICE_LOG(EL_LOG_DEBUG, ice, "remote end-of-candidates");
     nice_agent_peer_candidate_gathering_done(ice->agent, ice->stream);
+    ice->remote_eoc = true;
+    check_nothing_to_try(ice);
 }
 
 static void pending_free(pending_cand *p)
@@ -790,6 +811,7 @@ int el_ice_restart(el_ice *ice)
     if (!nice_agent_restart_stream(ice->agent, ice->stream))
         return EL_ERR_IO;
     cache_local_credentials(ice);
+    ice->remote_eoc = false; /* the remote gathers again for the new ufrag */
     ICE_LOG(EL_LOG_INFO, ice, "ICE restart, new ufrag %s", ice->local_ufrag);
     /* libnice keeps its sockets and local candidates and gathers nothing
      * new: announce them again with the new ufrag, then end-of-candidates

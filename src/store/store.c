@@ -4,6 +4,7 @@
  * writes out of list callbacks. */
 #include "store/store.h"
 #include "store/store_int.h"
+#include "store/store_pg.h"
 
 #include "base/err.h"
 
@@ -16,9 +17,12 @@ static const struct {
     el_store *(*open)(const char *spec, char *err, size_t errlen);
 } backends[] = {
     {"sqlite:", el_store_sqlite_open},
+    {"postgres://", el_store_pg_open},
+    {"postgresql://", el_store_pg_open},
 };
 
-#define SUPPORTED_URLS "\"sqlite:PATH\" or \"sqlite::memory:\""
+#define SUPPORTED_URLS                                                         \
+    "\"sqlite:PATH\", \"sqlite::memory:\" or \"postgres://USER@HOST:PORT/DB\""
 
 el_store *el_store_open(const char *url, char *err, size_t errlen)
 {

@@ -12,6 +12,9 @@
  *                       directory must already exist (the caller makes it)
  *   "sqlite::memory:"   a private in-memory SQLite database (tests); every
  *                       open gives a new, empty database
+ *   "postgres://USER@HOST:PORT/DB" (also postgresql://, any libpq URI)
+ *                       PostgreSQL; the database must exist and be UTF8,
+ *                       and the role may create tables (migrations)
  *
  * Conventions shared by every function below (read these once):
  *
@@ -85,7 +88,7 @@ el_store *el_store_open(const char *url, char *err, size_t errlen);
  * called from inside a list callback of the same store. */
 void el_store_free(el_store *st);
 
-/* Static name of the backend: "sqlite". Never NULL. */
+/* Static name of the backend: "sqlite" or "postgres". Never NULL. */
 const char *el_store_backend_name(const el_store *st);
 
 /* Health check for /healthz: EL_OK when the database answers a trivial query,

@@ -33,7 +33,13 @@
  * With "echo" on, every received message is sent back on its channel; with
  * a digest requested for a channel, its messages are hashed instead of
  * printed. "blast" sends `bytes` of random data in `chunk`-sized binary
- * messages with backpressure (bufferedAmount), then reports their hash. */
+ * messages with backpressure (bufferedAmount), then reports their hash.
+ *
+ * Command line: --addr IP gathers on IP only (default $EL_NETNS_ADDR);
+ * --ice-server URL (repeatable, "stun:..." / "turn:...", as get_ice_servers
+ * hands them out), --turn-username U, --turn-credential C and --relay-only
+ * (iceTransportPolicy "relay") go into the el_peer_config, for the TURN
+ * tests (tests/interop/turn.test.mjs). */
 #include "echolink/el_peer.h"
 
 #include "client/secure.h"
@@ -52,6 +58,7 @@
 #include <unistd.h>
 
 #define MAX_CHANNELS 64
+#define MAX_ICE_SERVERS 8
 
 typedef struct {
     el_channel *ch;
@@ -544,6 +551,39 @@ static gboolean on_stdin(GIOChannel *io, GIOCondition cond, gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* Fills cfg from argv (see the header comment); the strings stay argv's and
+ * the address and server lists the caller's arrays. Returns 0, or -1 with a
+ * message on stderr. */
+static int parse_args(int argc, char **argv, el_peer_config *cfg, const char *addrs[2],
+                      const char *servers[MAX_ICE_SERVERS + 1])
+{
+    int nservers = 0;
+    addrs[0] = getenv("EL_NETNS_ADDR");
+    addrs[1] = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_value = i + 1 < argc;
+        if (!strcmp(a, "--relay-only")) {
+            cfg->relay_only = 1;
+        } else if (!strcmp(a, "--addr") && has_value) {
+            addrs[0] = argv[++i];
+        } else if (!strcmp(a, "--ice-server") && has_value && nservers < MAX_ICE_SERVERS) {
+            servers[nservers++] = argv[++i];
+        } else if (!strcmp(a, "--turn-username") && has_value) {
+            cfg->turn_username = argv[++i];
+        } else if (!strcmp(a, "--turn-credential") && has_value) {
+            cfg->turn_credential = argv[++i];
+        } else {
+            fprintf(stderr, "el_peer_tool: bad argument '%s' (or too many --ice-server)\n", a);
+            return -1;
+        }
+    }
+    servers[nservers] = NULL;
+    cfg->local_addresses = addrs[0] ? addrs : NULL;
+    cfg->ice_servers = nservers ? servers : NULL;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     tool t;
@@ -552,13 +592,12 @@ int main(int argc, char **argv)
     const char *lv = getenv("EL_LOG_LEVEL");
     if (lv && el_log_parse_level(lv, &level) == 0)
         el_log_set_level(level);
-    const char *addrs[2] = {getenv("EL_NETNS_ADDR"), NULL};
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--addr"))
-            addrs[0] = argv[++i];
+    const char *addrs[2];
+    const char *servers[MAX_ICE_SERVERS + 1];
     el_peer_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.local_addresses = addrs[0] ? addrs : NULL;
+    if (parse_args(argc, argv, &cfg, addrs, servers) != 0)
+        return 2;
     el_peer_callbacks cbs = {on_candidate, on_state, on_channel};
     char err[256];
     t.loop = g_main_loop_new(NULL, FALSE);

@@ -1,17 +1,21 @@
 /* test_store.c - el_store against every backend URL, plus SQLite specifics.
  *
- * The generic tests run once per URL in ECHOLINK_TEST_STORE_URLS (separated
- * by white space); the default is "sqlite::memory: sqlite:@tmp", where
- * "sqlite:@tmp" stands for a file in a fresh mkdtemp directory under /tmp
- * that is removed at the end. To run against another backend later:
- *   ECHOLINK_TEST_STORE_URLS="postgres://localhost/echolink_test" ./test_store
+ * The generic tests run once per URL in EL_TEST_STORE_URL (one URL, or
+ * several separated by white space); the default is
+ * "sqlite::memory: sqlite:@tmp", where "sqlite:@tmp" stands for a file in a
+ * fresh mkdtemp directory under /tmp that is removed at the end. Against
+ * PostgreSQL, tests/harness/postgres.sh starts a private server and sets it:
+ *   tests/harness/postgres.sh run ./test_store
  * Such a database may be shared between tests and runs, so every test makes
  * its own peer IDs and ids (random per run) and never assumes an empty
  * database. Only the few checks that must see an empty table (purge counts)
  * use a time range no other test touches.
  *
  * The SQLite-only tests (URL errors, files that cannot be opened, schema
- * versions, pragmas) run once, with files in the same temporary directory. */
+ * versions, pragmas) run once, with files in the same temporary directory.
+ * The PostgreSQL-only tests (schema versions, a failed migration) run once
+ * for the first postgres:// URL; the failed migration needs
+ * EL_PG_ADMIN_URL (set by postgres.sh) to create a database of its own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,12 +29,14 @@
 #include "store/store.h"
 
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Times are injected: the store never reads the clock. */
@@ -199,6 +205,8 @@ static void t_basics(void **state)
     assert_int_equal(el_store_ping(f->st), EL_OK);
     if (strncmp(f->url, "sqlite:", 7) == 0)
         assert_string_equal(el_store_backend_name(f->st), "sqlite");
+    if (strncmp(f->url, "postgres", 8) == 0)
+        assert_string_equal(el_store_backend_name(f->st), "postgres");
     assert_true(el_store_schema_version(f->st, NULL, 0) >= 1);
 
     /* err may be NULL everywhere. */
@@ -1297,6 +1305,135 @@ static void t_two_handles(void **state)
     el_store_free(other);
 }
 
+/* Several processes, each with its own handle, write at once: the quota
+ * holds exactly and a new user is created exactly once (every function is
+ * atomic against other processes, store.h). Children report through their
+ * exit code: created * 10 + accepted puts, or >= 100 for a failure. */
+#define N_PROCS 4
+#define PUTS_PER_PROC 6
+#define QUOTA 5
+
+static int concurrent_child(const char *url, int n, const char *tag, const char *to,
+                            const char *from, const char *fresh)
+{
+    char err[512], id[EL_STORE_ID_MAX + 1];
+    el_store *st = el_store_open(url, err, sizeof err);
+    if (!st)
+        return 100;
+    int created = el_store_user_login(st, fresh, "k", "k", "k", NULL, T0, err, sizeof err);
+    int accepted = 0, rc = created < 0 ? 101 : 0;
+    for (int k = 0; rc == 0 && k < PUTS_PER_PROC; k++) {
+        snprintf(id, sizeof id, "%s-%d-%d", tag, n, k);
+        int put = el_store_envelope_put(st, id, to, from, "x", T0, T0 + 1000000, QUOTA, err,
+                                        sizeof err);
+        if (put == EL_OK)
+            accepted++;
+        else if (put != EL_ERR_QUOTA)
+            rc = 102;
+    }
+    if (rc)
+        fprintf(stderr, "child %d: %s\n", n, err);
+    el_store_free(st);
+    return rc ? rc : created * 10 + accepted;
+}
+
+static void t_concurrent_writers(void **state)
+{
+    fixture *f = *state;
+    if (url_is_ephemeral(f->url))
+        skip();
+    char to[33], from[33], fresh[33], tag[EL_STORE_ID_MAX + 1];
+    mkuser(f, to);
+    mkuser(f, from);
+    new_peer(fresh);
+    new_id(tag, "c");
+    pid_t pids[N_PROCS];
+    for (int i = 0; i < N_PROCS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        /* _exit: the child must not close the parent's connection. */
+        if (pids[i] == 0)
+            _exit(concurrent_child(f->url, i, tag, to, from, fresh));
+    }
+    int accepted = 0, created = 0;
+    for (int i = 0; i < N_PROCS; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_true(WEXITSTATUS(status) < 100);
+        accepted += WEXITSTATUS(status) % 10;
+        created += WEXITSTATUS(status) / 10;
+    }
+    assert_int_equal(accepted, QUOTA);
+    assert_int_equal(created, 1);
+    assert_int_equal(el_store_envelope_count(f->st, to, T0, f->err, sizeof f->err), QUOTA);
+    assert_int_equal(el_store_user_exists(f->st, fresh, f->err, sizeof f->err), 1);
+}
+
+/* Two processes accept the two crossing requests of the same pairs at once
+ * (in PostgreSQL the row locks they take can deadlock; the loser runs
+ * again): per pair exactly one accept wins, the other finds nothing. */
+#define N_PAIRS 40
+
+static int accept_child(const char *url, char (*from)[33], char (*to)[33])
+{
+    char err[512];
+    el_store *st = el_store_open(url, err, sizeof err);
+    if (!st)
+        return 100;
+    int won = 0, rc = 0;
+    for (int i = 0; rc == 0 && i < N_PAIRS; i++) {
+        int r = el_store_request_accept(st, from[i], to[i], T0, err, sizeof err);
+        if (r == EL_OK)
+            won++;
+        else if (r != EL_ERR_NOT_FOUND)
+            rc = 101;
+    }
+    if (rc)
+        fprintf(stderr, "accept child: %s\n", err);
+    el_store_free(st);
+    return rc ? rc : won;
+}
+
+static void t_crossing_accepts(void **state)
+{
+    fixture *f = *state;
+    if (url_is_ephemeral(f->url))
+        skip();
+    static char a[N_PAIRS][33], b[N_PAIRS][33];
+    for (int i = 0; i < N_PAIRS; i++) {
+        mkuser(f, a[i]);
+        mkuser(f, b[i]);
+        assert_int_equal(el_store_request_add(f->st, a[i], b[i], NULL, T0, f->err,
+                                              sizeof f->err),
+                         1);
+        assert_int_equal(el_store_request_add(f->st, b[i], a[i], NULL, T0, f->err,
+                                              sizeof f->err),
+                         1);
+    }
+    pid_t pids[2];
+    for (int k = 0; k < 2; k++) {
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0)
+            _exit(k == 0 ? accept_child(f->url, a, b) : accept_child(f->url, b, a));
+    }
+    int won = 0;
+    for (int k = 0; k < 2; k++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+        assert_true(WIFEXITED(status));
+        assert_true(WEXITSTATUS(status) <= N_PAIRS);
+        won += WEXITSTATUS(status);
+    }
+    assert_int_equal(won, N_PAIRS);
+    for (int i = 0; i < N_PAIRS; i++) {
+        assert_int_equal(el_store_contact_is(f->st, a[i], b[i], f->err, sizeof f->err), 1);
+        assert_int_equal(el_store_request_exists(f->st, a[i], b[i], f->err, sizeof f->err), 0);
+        assert_int_equal(el_store_request_exists(f->st, b[i], a[i], f->err, sizeof f->err), 0);
+    }
+}
+
 /* ---- SQLite specifics ---------------------------------------------------- */
 
 static void tmp_path(char *out, size_t n, const char *name)
@@ -1308,16 +1445,18 @@ static void s_bad_urls(void **state)
 {
     (void)state;
     char err[512];
-    static const char *const urls[] = {"", "postgres://localhost/echolink", "mysql:x",
-                                       "SQLITE:x.db", "file:x.db", "sqlite"};
+    static const char *const urls[] = {"", "mysql://localhost/echolink", "mysql:x",
+                                       "SQLITE:x.db", "file:x.db", "sqlite", "postgres:x",
+                                       "POSTGRES://x/y"};
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
         err[0] = '\0';
         assert_null(el_store_open(urls[i], err, sizeof err));
         assert_contains(err, "sqlite:PATH");
         assert_contains(err, "sqlite::memory:");
+        assert_contains(err, "postgres://");
     }
-    assert_null(el_store_open("postgres://localhost/echolink", err, sizeof err));
-    assert_contains(err, "postgres://localhost/echolink");
+    assert_null(el_store_open("mysql://localhost/echolink", err, sizeof err));
+    assert_contains(err, "mysql://localhost/echolink");
     assert_null(el_store_open(NULL, err, sizeof err));
     assert_contains(err, "sqlite:PATH");
     assert_null(el_store_open("sqlite:", err, sizeof err));
@@ -1471,6 +1610,180 @@ static void s_null_store(void **state)
     assert_int_equal(el_store_envelope_purge(NULL, T0, NULL, 0), EL_ERR_INVALID);
 }
 
+/* A postgres URL needs no server to be refused, and never shows a password. */
+static void s_pg_unreachable(void **state)
+{
+    (void)state;
+    char err[1024];
+    /* Port 1 on loopback: nothing listens, the connect is refused at once. */
+    assert_null(el_store_open("postgres://alice:s3cret@127.0.0.1:1/db", err, sizeof err));
+    assert_contains(err, "cannot connect to postgres database");
+    assert_contains(err, "alice@127.0.0.1:1/db");
+    assert_null(strstr(err, "s3cret"));
+    assert_null(el_store_open("postgresql://127.0.0.1:1/db?password=s3cret", err,
+                              sizeof err));
+    assert_contains(err, "127.0.0.1:1/db");
+    assert_null(strstr(err, "s3cret"));
+    assert_null(el_store_open("postgres://", err, sizeof err));
+    assert_contains(err, "postgres://USER@HOST:PORT/DB");
+}
+
+/* ---- PostgreSQL specifics ------------------------------------------------ */
+
+/* Runs one SQL command on its own connection; copies the first value of the
+ * first row, if any, into out. Returns 0, or -1 after printing the error. */
+static int raw_pg(const char *url, const char *sql, char *out, size_t n)
+{
+    PGconn *c = PQconnectdb(url);
+    int rc = -1;
+    if (PQstatus(c) != CONNECTION_OK) {
+        print_error("connect %s: %s", url, PQerrorMessage(c));
+    } else {
+        PGresult *r = PQexec(c, sql);
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            rc = 0;
+            if (out)
+                snprintf(out, n, "%s",
+                         st == PGRES_TUPLES_OK && PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+        } else {
+            print_error("%s: %s", sql, PQresultErrorMessage(r));
+        }
+        PQclear(r);
+    }
+    PQfinish(c);
+    return rc;
+}
+
+static void p_schema_versions(void **state)
+{
+    const char *url = *state;
+    char err[1024], val[64], sql[128];
+    el_store *st = el_store_open(url, err, sizeof err);
+    assert_non_null(st);
+    int version = el_store_schema_version(st, err, sizeof err);
+    assert_true(version >= 1);
+    el_store_free(st);
+    assert_int_equal(raw_pg(url, "SELECT version FROM echolink_schema", val, sizeof val), 0);
+    assert_int_equal(atoi(val), version);
+
+    /* A database from a newer build is refused and left alone. */
+    snprintf(sql, sizeof sql, "UPDATE echolink_schema SET version = %d", version + 1000);
+    assert_int_equal(raw_pg(url, sql, NULL, 0), 0);
+    assert_null(el_store_open(url, err, sizeof err));
+    assert_contains(err, "newer");
+    snprintf(val, sizeof val, "schema version %d", version + 1000);
+    assert_contains(err, val);
+    assert_int_equal(raw_pg(url, "SELECT version FROM echolink_schema", val, sizeof val), 0);
+    assert_int_equal(atoi(val), version + 1000);
+    snprintf(sql, sizeof sql, "UPDATE echolink_schema SET version = %d", version);
+    assert_int_equal(raw_pg(url, sql, NULL, 0), 0);
+    st = el_store_open(url, err, sizeof err);
+    assert_non_null(st);
+    el_store_free(st);
+}
+
+/* A fresh database next to the admin one: its URL into url[n]. */
+static bool fresh_db(const char *name, char *url, size_t n)
+{
+    const char *admin = getenv("EL_PG_ADMIN_URL");
+    if (!admin || !*admin)
+        return false;
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    assert_int_equal(raw_pg(admin, sql, NULL, 0), 0);
+    const char *slash = strrchr(admin, '/');
+    assert_non_null(slash);
+    snprintf(url, n, "%.*s/%s", (int)(slash - admin), admin, name);
+    return true;
+}
+
+static void drop_db(const char *name)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP DATABASE %s", name);
+    assert_int_equal(raw_pg(getenv("EL_PG_ADMIN_URL"), sql, NULL, 0), 0);
+}
+
+static void p_failed_migration(void **state)
+{
+    (void)state;
+    char name[64], url[512], err[1024], val[64];
+    snprintf(name, sizeof name, "el_clash_%u", (unsigned)++id_counter);
+    if (!fresh_db(name, url, sizeof url))
+        skip();
+    /* A database that already has a "users" table of its own: the first
+     * step fails and must leave nothing behind, not even the version. */
+    assert_int_equal(raw_pg(url, "CREATE TABLE users (x int)", NULL, 0), 0);
+    assert_null(el_store_open(url, err, sizeof err));
+    assert_contains(err, "schema version 1");
+    assert_contains(err, "users");
+    assert_int_equal(raw_pg(url,
+                            "SELECT count(*) FROM pg_tables WHERE tablename IN"
+                            " ('echolink_schema', 'contacts')",
+                            val, sizeof val),
+                     0);
+    assert_string_equal(val, "0");
+    drop_db(name);
+}
+
+/* Nodes starting together on a new database migrate it once. */
+static void p_concurrent_migration(void **state)
+{
+    (void)state;
+    char name[64], url[512], err[512], val[64];
+    snprintf(name, sizeof name, "el_race_%u", (unsigned)++id_counter);
+    if (!fresh_db(name, url, sizeof url))
+        skip();
+    pid_t pids[N_PROCS];
+    for (int i = 0; i < N_PROCS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            el_store *st = el_store_open(url, err, sizeof err);
+            if (!st)
+                fprintf(stderr, "child %d: %s\n", i, err);
+            int ok = st && el_store_ping(st) == EL_OK;
+            el_store_free(st);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < N_PROCS; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    assert_int_equal(raw_pg(url, "SELECT count(*) || ':' || max(version) FROM echolink_schema",
+                            val, sizeof val),
+                     0);
+    assert_string_equal(val, "1:1");
+    drop_db(name);
+}
+
+/* A connection the server dropped (restart, failover, an admin) costs one
+ * failed call; the next one reconnects and prepares its statements again. */
+static void p_reconnect(void **state)
+{
+    const char *url = *state;
+    char err[1024], p[33];
+    el_store *st = el_store_open(url, err, sizeof err);
+    assert_non_null(st);
+    new_peer(p);
+    assert_int_equal(el_store_user_login(st, p, "k", "k", "k", NULL, T0, err, sizeof err), 1);
+    assert_int_equal(raw_pg(url,
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                            " WHERE application_name = 'echolinkd'",
+                            NULL, 0),
+                     0);
+    int rc = el_store_ping(st);
+    if (rc != EL_OK)
+        assert_int_equal(rc, EL_ERR_DB);
+    assert_int_equal(el_store_ping(st), EL_OK);
+    assert_int_equal(el_store_user_exists(st, p, err, sizeof err), 1);
+    assert_int_equal(el_store_user_touch(st, p, T0 + 1, err, sizeof err), EL_OK);
+    el_store_free(st);
+}
+
 /* ---- Runner ------------------------------------------------------------- */
 
 static const struct CMUnitTest generic_tests[] = {
@@ -1492,6 +1805,8 @@ static const struct CMUnitTest generic_tests[] = {
     cmocka_unit_test_setup_teardown(t_callback_reentry, fx_setup, fx_teardown),
     cmocka_unit_test_setup_teardown(t_reopen_keeps_data, fx_setup, fx_teardown),
     cmocka_unit_test_setup_teardown(t_two_handles, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(t_concurrent_writers, fx_setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(t_crossing_accepts, fx_setup, fx_teardown),
 };
 
 #define N_GENERIC (sizeof generic_tests / sizeof generic_tests[0])
@@ -1504,7 +1819,26 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(s_failed_migration),
     cmocka_unit_test(s_memory_is_private),
     cmocka_unit_test(s_null_store),
+    cmocka_unit_test(s_pg_unreachable),
 };
+
+static const struct CMUnitTest pg_tests[] = {
+    cmocka_unit_test(p_schema_versions),
+    cmocka_unit_test(p_failed_migration),
+    cmocka_unit_test(p_concurrent_migration),
+    cmocka_unit_test(p_reconnect),
+};
+
+#define N_PG (sizeof pg_tests / sizeof pg_tests[0])
+
+static int run_pg(const char *url)
+{
+    struct CMUnitTest tests[N_PG];
+    memcpy(tests, pg_tests, sizeof tests);
+    for (size_t i = 0; i < N_PG; i++)
+        tests[i].initial_state = (void *)url;
+    return cmocka_run_group_tests_name("store_postgres", tests, NULL, NULL);
+}
 
 static int run_generic(const char *url)
 {
@@ -1540,16 +1874,22 @@ int main(void)
 
     char tmp_url[PATH_MAX + 32];
     snprintf(tmp_url, sizeof tmp_url, "sqlite:%s/store.db", tmpdir);
-    const char *env = getenv("ECHOLINK_TEST_STORE_URLS");
+    const char *env = getenv("EL_TEST_STORE_URL");
     char *urls = strdup(env && *env ? env : "sqlite::memory: sqlite:@tmp");
     if (!urls)
         return 1;
 
     int failed = 0;
+    const char *pg_url = NULL;
     char *save = NULL;
-    for (char *u = strtok_r(urls, " \t\n", &save); u; u = strtok_r(NULL, " \t\n", &save))
+    for (char *u = strtok_r(urls, " \t\n", &save); u; u = strtok_r(NULL, " \t\n", &save)) {
         failed += run_generic(strcmp(u, "sqlite:@tmp") == 0 ? tmp_url : u);
+        if (!pg_url && strncmp(u, "postgres", 8) == 0)
+            pg_url = u;
+    }
     failed += cmocka_run_group_tests_name("store_sqlite", sqlite_tests, NULL, NULL);
+    if (pg_url)
+        failed += run_pg(pg_url);
 
     free(urls);
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

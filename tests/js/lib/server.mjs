@@ -37,7 +37,7 @@ export async function tempDir(prefix = 'echolink-test-') {
  * opts.port: fixed port (default 0 = any free port)
  * opts.dir:  folder for the port file and the DB (default: a new temp dir,
  *            removed by cleanup())
- * opts.db:   --db value (default sqlite:<dir>/db)
+ * opts.db:   --db value (default $ECHOLINK_TEST_DB, else sqlite:<dir>/db)
  * opts.env:  extra environment
  * opts.bind: listen address (default 127.0.0.1; client tests use the
  *            namespace's address)
@@ -48,7 +48,7 @@ export async function startServer(opts = {}) {
   const srv = {
     dir,
     args: opts.args || [],
-    db: opts.db || `sqlite:${path.join(dir, 'db')}`,
+    db: opts.db || process.env.ECHOLINK_TEST_DB || `sqlite:${path.join(dir, 'db')}`,
     port: opts.port || 0,
     url: null,
     proc: null,
