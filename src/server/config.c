@@ -74,6 +74,8 @@ static const opt options[] = {
     INT("queue-max", queue_max, "1000", 0, INT_MAX, "offline envelopes kept per recipient"),
     INT("envelope-ttl", envelope_ttl, "604800", 0, INT_MAX,
         "longest an offline envelope is kept, s"),
+    STR("redis", redis, NULL, "cluster mode: share presence and routing through redis://host:port[/db]"),
+    STR("node-id", node_id, NULL, "this node's id in the cluster, [A-Za-z0-9_-]{1,64} (default: random)"),
     ACTION("help", "print this text and exit"),
     ACTION("version", "print the version and exit"),
 };

@@ -49,6 +49,8 @@ typedef struct {
     int turn_ttl;
     int queue_max;            /* offline envelopes per recipient */
     int envelope_ttl;         /* seconds */
+    char *redis;              /* cluster mode: redis://host:port[/db], NULL = one node */
+    char *node_id;            /* this node's id in the cluster, NULL = random */
 } el_server_config;
 
 /* Fills cfg with defaults, then the configuration file (if --config or

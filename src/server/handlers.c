@@ -128,6 +128,7 @@ static void logout(el_conn *c)
     cl->logged_in = 0;
     if (el_map_get(srv->peers, cl->peer_id) == c) {
         el_map_del(srv->peers, cl->peer_id);
+        el_cluster_peer_offline(srv->cluster, cl->peer_id);
         srv->metrics.peers_online--;
         el_store_user_touch(srv->store, cl->peer_id, el_now_ms(), NULL, 0);
         el_presence_leave(srv, cl->peer_id);
@@ -232,6 +233,26 @@ static int deliver_envelope(const el_store_envelope *env, void *user)
     return 0;
 }
 
+typedef struct {
+    deliver_ctx d;
+    const char *id;
+} push_ctx;
+
+static int push_one(const el_store_envelope *env, void *user)
+{
+    push_ctx *p = user;
+    return strcmp(env->id, p->id) ? 0 : deliver_envelope(env, &p->d);
+}
+
+void el_handlers_push_envelope(el_conn *c, const char *id)
+{
+    push_ctx p = {{c}, id};
+    char err[128];
+    if (el_store_envelope_list(c->srv->store, c->client->peer_id, el_now_ms(), 0, push_one, &p, err,
+                               sizeof err) < 0)
+        EL_WARN("envelope %s for %s stays queued: %s", id, c->client->peer_id, err);
+}
+
 static int h_login(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
@@ -273,6 +294,7 @@ static int h_login(el_conn *c, json_t *arg, int64_t id)
         cl->logged_in = 0;
         return FAIL(EL_REJ_INTERNAL, "out of memory");
     }
+    el_cluster_peer_online(srv->cluster, cl->peer_id);
     srv->metrics.logins_total++;
     srv->metrics.peers_online++;
     OPENSSL_cleanse(cl->nonce, sizeof cl->nonce);
@@ -304,8 +326,14 @@ static int h_login(el_conn *c, json_t *arg, int64_t id)
 static void notify_peer(el_server *srv, const char *to, const char *event, json_t *obj)
 {
     el_conn *t = el_map_get(srv->peers, to);
-    if (t)
+    if (t) {
         el_presence_emit(t, event, obj);
+        return;
+    }
+    char *s = srv->cluster ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (s) /* cluster: `to` may be on another node */
+        el_cluster_emit(srv->cluster, to, event, s);
+    free(s);
 }
 
 static void contact_added(el_server *srv, const char *a, const char *b)
@@ -363,6 +391,14 @@ static int h_contact_request(el_conn *c, json_t *arg, int64_t id)
         r.at = now;
         deliver_ctx d = {t};
         deliver_request(&r, &d);
+    } else if (srv->cluster) {
+        json_t *from = el_presence_peer(srv, me(c));
+        json_t *o = from ? json_pack("{s:o, s:s, s:I}", "from", from, "message", msg, "at",
+                                     (json_int_t)now)
+                         : NULL;
+        if (o)
+            notify_peer(srv, to, "contact_request", o); /* through to's node */
+        json_decref(o);
     }
     return 0;
 }
@@ -800,6 +836,8 @@ static int h_envelope_send(el_conn *c, json_t *arg, int64_t id)
         e.created_at = now;
         deliver_ctx d = {t};
         deliver_envelope(&e, &d);
+    } else {
+        el_cluster_envelope(srv->cluster, to, eid); /* its node pushes it from the store */
     }
     return 0;
 }
@@ -899,8 +937,10 @@ int el_handlers_event(el_conn *c, const char *data, size_t len, int64_t id)
         }
         rc = handlers[i].fn(c, arg, id);
         json_decref(arg);
-        if (handlers[i].relations)
+        if (handlers[i].relations) {
             c->srv->relations_epoch++;
+            el_cluster_relations_changed(c->srv->cluster); /* the other nodes' caches too */
+        }
         return rc;
     }
     char name[48];

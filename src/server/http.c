@@ -133,11 +133,15 @@ int el_http_serve(struct lws *wsi, el_server *srv, const char *path)
     if (!strcmp(path, "/healthz")) {
         if (srv->stopping || el_store_ping(srv->store) != 0)
             return el_http_reply(wsi, 503, "text/plain", "unavailable\n", 12, 0);
+        if (!el_cluster_healthy(srv->cluster)) /* still serving its own clients (cluster.h) */
+            return el_http_reply(wsi, 200, "text/plain", "degraded: redis unavailable\n", 28, 0);
         return el_http_reply(wsi, 200, "text/plain", "ok\n", 3, 0);
     }
     if (!strcmp(path, "/metrics")) {
         char buf[8192];
         int n = el_metrics_render(&srv->metrics, buf, sizeof buf);
+        int k = n < 0 ? -1 : el_cluster_metrics(srv->cluster, buf + n, sizeof buf - (size_t)n);
+        n = k < 0 ? -1 : n + k;
         if (n < 0)
             return el_http_reply(wsi, 500, "text/plain", "metrics overflow\n", 17, 0);
         return el_http_reply(wsi, 200, "text/plain; version=0.0.4", buf, (size_t)n, 0);

@@ -2,7 +2,11 @@
  *
  * A user sees its contacts and group co-members (or everyone, with
  * --open-presence). Presence is computed from the store when a peer logs in
- * or leaves, so the cost is O(contacts), never O(users). */
+ * or leaves, so the cost is O(contacts), never O(users).
+ *
+ * In a cluster (--redis) a peer may be online on another node: "online"
+ * and online_users also count the remote peers cluster.c mirrors, and
+ * notices to a remote peer go through its node (emit_to). */
 #include "server/presence.h"
 
 #include "base/log.h"
@@ -21,6 +25,11 @@ int el_presence_visible(el_server *srv, const char *a, const char *b)
     return el_store_group_is_co_member(srv->store, a, b, NULL, 0) == 1;
 }
 
+static int online(el_server *srv, const char *peer_id)
+{
+    return el_map_get(srv->peers, peer_id) != NULL || el_cluster_node_of(srv->cluster, peer_id);
+}
+
 json_t *el_presence_peer(el_server *srv, const char *peer_id)
 {
     el_store_user u;
@@ -28,8 +37,7 @@ json_t *el_presence_peer(el_server *srv, const char *peer_id)
         return NULL;
     return json_pack("{s:s, s:s?, s:b, s:s, s:s, s:s, s:b}", "peer_id", u.peer_id, "name",
                      u.has_name ? u.name : NULL, "has_avatar", u.has_avatar, "ik", u.ik, "sk",
-                     u.sk, "sk_sig", u.sk_sig, "online",
-                     el_map_get(srv->peers, peer_id) != NULL);
+                     u.sk, "sk_sig", u.sk_sig, "online", online(srv, peer_id));
 }
 
 int el_presence_emit(el_conn *c, const char *event, json_t *obj)
@@ -42,6 +50,20 @@ int el_presence_emit(el_conn *c, const char *event, json_t *obj)
     int rc = el_socket_emit(c, event, s, strlen(s));
     free(s);
     return rc;
+}
+
+/* Emits to peer_id's session here, or through its node in a cluster. */
+static void emit_to(el_server *srv, const char *peer_id, const char *event, json_t *obj)
+{
+    el_conn *c = el_map_get(srv->peers, peer_id);
+    if (c) {
+        el_presence_emit(c, event, obj);
+        return;
+    }
+    char *s = el_cluster_node_of(srv->cluster, peer_id) ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (s)
+        el_cluster_emit(srv->cluster, peer_id, event, s);
+    free(s);
 }
 
 /* Visible peers of one user: contacts and co-members, deduplicated. */
@@ -76,6 +98,11 @@ static void set_add_online(const char *key, void *value, void *user)
     set_add(key, user);
 }
 
+static void set_add_remote(const char *peer_id, void *user)
+{
+    set_add(peer_id, user);
+}
+
 static void visible_online(el_server *srv, const char *me, peer_set *s)
 {
     memset(s, 0, sizeof *s);
@@ -83,6 +110,8 @@ static void visible_online(el_server *srv, const char *me, peer_set *s)
     if (srv->cfg->open_presence) {
         s->unique = 1; /* map keys */
         el_map_each(srv->peers, set_add_online, s);
+        s->unique = 0; /* a peer may just be moving between nodes */
+        el_cluster_each_remote(srv->cluster, set_add_remote, s);
     } else {
         el_store_contact_list(srv->store, me, set_add, s, NULL, 0);
         el_store_group_list_co_members(srv->store, me, set_add, s, NULL, 0);
@@ -98,12 +127,12 @@ void el_presence_announce(el_conn *c, const char *me)
     json_t *mine = el_presence_peer(srv, me);
     for (size_t i = 0; i < s.n; i++) {
         el_conn *other = el_map_get(srv->peers, s.ids[i]);
-        if (!other || other == c)
+        if (other == c || (!other && !el_cluster_node_of(srv->cluster, s.ids[i])))
             continue;
         json_t *p = el_presence_peer(srv, s.ids[i]);
         if (p)
             json_array_append_new(users, p);
-        if (mine)
+        if (mine && other) /* remote peers hear it from their node (cluster.c) */
             el_presence_emit(other, "user_connected", mine);
     }
     json_t *msg = json_pack("{s:o}", "users", users);
@@ -127,23 +156,46 @@ void el_presence_leave(el_server *srv, const char *me)
     free(s.ids);
 }
 
+void el_presence_remote(el_server *srv, const char *peer_id, int is_online)
+{
+    peer_set s;
+    json_t *msg = is_online ? el_presence_peer(srv, peer_id) : json_pack("{s:s}", "peer_id", peer_id);
+    if (!msg)
+        return;
+    if (srv->cfg->open_presence) {
+        memset(&s, 0, sizeof s);
+        s.unique = 1;
+        el_map_each(srv->peers, set_add_online, &s);
+    } else {
+        visible_online(srv, peer_id, &s);
+    }
+    for (size_t i = 0; i < s.n; i++) {
+        el_conn *other = el_map_get(srv->peers, s.ids[i]);
+        if (other && strcmp(s.ids[i], peer_id))
+            el_presence_emit(other, is_online ? "user_connected" : "user_disconnected", msg);
+    }
+    json_decref(msg);
+    free(s.ids);
+}
+
+/* Runs on the node where the change was made; a or b may be on another
+ * node (cluster), and then hears of it through emit_to. */
 void el_presence_pair_changed(el_server *srv, const char *a, const char *b)
 {
-    el_conn *ca = el_map_get(srv->peers, a), *cb = el_map_get(srv->peers, b);
-    if (!ca || !cb)
+    if (!online(srv, a) || !online(srv, b))
         return;
     if (el_presence_visible(srv, a, b)) {
         json_t *pa = el_presence_peer(srv, a), *pb = el_presence_peer(srv, b);
         if (pa)
-            el_presence_emit(cb, "user_connected", pa);
+            emit_to(srv, b, "user_connected", pa);
         if (pb)
-            el_presence_emit(ca, "user_connected", pb);
+            emit_to(srv, a, "user_connected", pb);
         json_decref(pa);
         json_decref(pb);
     } else {
         json_t *ma = json_pack("{s:s}", "peer_id", a), *mb = json_pack("{s:s}", "peer_id", b);
-        el_presence_emit(cb, "user_disconnected", ma);
-        el_presence_emit(ca, "user_disconnected", mb);
+        emit_to(srv, b, "user_disconnected", ma);
+        emit_to(srv, a, "user_disconnected", mb);
         json_decref(ma);
         json_decref(mb);
     }

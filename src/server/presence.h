@@ -18,6 +18,9 @@ int el_presence_emit(el_conn *c, const char *event, json_t *obj);
 void el_presence_announce(el_conn *c, const char *me);
 /* At logout: user_disconnected to every visible online peer of me. */
 void el_presence_leave(el_server *srv, const char *me);
+/* Another node says peer_id came online / went offline there (cluster.c):
+ * user_connected / user_disconnected to its visible peers on this node. */
+void el_presence_remote(el_server *srv, const char *peer_id, int online);
 /* A relationship between a and b changed: tell both (when online) whether
  * they now see each other. */
 void el_presence_pair_changed(el_server *srv, const char *a, const char *b);

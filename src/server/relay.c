@@ -50,7 +50,9 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_relay_kind kind,
         return el_handlers_reply_error(c, id, event, EL_REJ_BAD_REQUEST, "'to' must be another peer's id");
 
     el_conn *target = el_map_get(srv->peers, to);
-    if (!target) {
+    /* cluster: the peer's session may be on another node (cluster.h) */
+    const char *node = target ? NULL : el_cluster_node_of(srv->cluster, to);
+    if (!target && !node) {
         if (el_store_user_exists(srv->store, to, NULL, 0) != 1)
             return el_handlers_reply_error(c, id, event, EL_REJ_UNKNOWN_PEER, "no user with that peer id");
         return el_handlers_reply_error(c, id, event, EL_REJ_OFFLINE, "the peer is offline");
@@ -107,6 +109,15 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_relay_kind kind,
     }
     memcpy(o, "}]", 2), o += 2;
     p->len = (size_t)(o - start);
+    if (node) { /* publish the object, after 42["<event>", and before the closing ] */
+        size_t at = 4 + elen + 2;
+        int rc = el_cluster_send(srv->cluster, node, to, 1, event, start + at, p->len - at - 1);
+        free(p);
+        if (rc < 0)
+            return el_handlers_reply_error(c, id, event, EL_REJ_OFFLINE, "the peer is offline");
+        srv->metrics.relayed[kind]++;
+        return ack_ok(c, id);
+    }
     if (el_conn_send_pkt(target, p) < 0)
         return el_handlers_reply_error(c, id, event, EL_REJ_OFFLINE, "the peer is offline");
     srv->metrics.relayed[kind]++;

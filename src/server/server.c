@@ -173,6 +173,11 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
     }
     srv->loop_live = 1;
     srv->foreign[0] = &srv->loop;
+    if (cfg->redis) { /* cluster mode: parsed here, connects in el_server_run */
+        srv->cluster = el_cluster_new(srv, &srv->loop, cfg->redis, cfg->node_id, err, errlen);
+        if (!srv->cluster)
+            goto fail;
+    }
     el_timers_init(&srv->timers, &srv->loop);
     el_tlist_init(&srv->t_ping, (int64_t)cfg->ping_interval_ms * 1000);
     el_tlist_init(&srv->t_pong, (int64_t)cfg->ping_timeout_ms * 1000);
@@ -245,6 +250,7 @@ static void stop_cb(uv_timer_t *t)
     close_handle((uv_handle_t *)&srv->stop_timer);
     close_handle((uv_handle_t *)&srv->flush_check);
     close_handle((uv_handle_t *)&srv->flush_prepare);
+    el_cluster_close(srv->cluster);
     el_timers_close(&srv->timers);
     if (srv->ctx)
         lws_context_destroy(srv->ctx);
@@ -257,6 +263,7 @@ static void begin_shutdown(el_server *srv)
     EL_INFO("shutting down: closing %d connections", srv->nconns);
     srv->stopping = 1;
     el_server_close_all(srv);
+    el_cluster_shutdown(srv->cluster); /* after the logouts: then the heartbeat goes */
     uv_timer_start(&srv->stop_timer, stop_cb, 300, 0);
 }
 
@@ -314,6 +321,7 @@ int el_server_run(el_server *srv)
     uv_signal_start(&srv->sig_term, signal_cb, SIGTERM);
     uv_signal_start(&srv->sig_int, signal_cb, SIGINT);
     srv->handles_live = 1;
+    el_cluster_start(srv->cluster);
 
     uv_run(loop, UV_RUN_DEFAULT); /* until stop_cb has closed everything */
     srv->handles_live = 0;
@@ -347,6 +355,7 @@ void el_server_free(el_server *srv)
         uv_loop_close(&srv->loop);
     }
     el_engine_free_zombies(srv);
+    el_cluster_free(srv->cluster);
     el_store_free(srv->store);
     el_map_free(srv->conns);
     el_map_free(srv->peers);

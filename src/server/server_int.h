@@ -20,6 +20,7 @@
 #include "base/err.h"
 #include "base/map.h"
 #include "proto/eio.h"
+#include "server/cluster.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -117,6 +118,7 @@ struct el_server {
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     el_store *store;
+    el_cluster *cluster; /* --redis: the other nodes (cluster.h), or NULL */
     el_map *conns;     /* Engine.IO sid -> el_conn */
     el_map *peers;     /* peer_id -> el_conn of a logged-in client */
     el_map *ips;       /* address -> el_ipcount */
@@ -216,6 +218,8 @@ void el_handlers_guard(el_conn *c);
 /* Ends a session politely: session_closed {reason}, DISCONNECT, and a close
  * if the client lingers; later events are ignored. */
 void el_handlers_kick(el_conn *c, const char *reason);
+/* Pushes stored envelope `id` of c's peer to c (another node stored it). */
+void el_handlers_push_envelope(el_conn *c, const char *id);
 int el_handlers_reply_error(el_conn *c, int64_t id, const char *event, el_reject r,
                             const char *message);
 
