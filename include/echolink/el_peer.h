@@ -45,7 +45,9 @@ typedef enum {
 } el_channel_state;
 
 typedef struct {
-    /* "stun:host:port" and "turn:host:port[?transport=udp|tcp]" URLs; NULL-terminated */
+    /* "stun:host:port", "turn:host:port[?transport=udp|tcp]" and
+     * "turns:host:port" (TURN over TLS) URLs; NULL-terminated; one TURN
+     * server is used (the last one listed) */
     const char *const *ice_servers;
     const char *turn_username;
     const char *turn_credential;

@@ -747,8 +747,9 @@ el_ice *el_ice_new(GMainContext *ctx, int controlling, const el_ice_config *cfg,
         if (!nice_agent_set_relay_info(ice->agent, ice->stream, COMPONENT, cfg->turn_host,
                                        cfg->turn_port ? cfg->turn_port : 3478, cfg->turn_user,
                                        cfg->turn_pass,
-                                       cfg->turn_tcp ? NICE_RELAY_TYPE_TURN_TCP
-                                                     : NICE_RELAY_TYPE_TURN_UDP)) {
+                                       cfg->turn_tcp == 2   ? NICE_RELAY_TYPE_TURN_TLS
+                                       : cfg->turn_tcp == 1 ? NICE_RELAY_TYPE_TURN_TCP
+                                                            : NICE_RELAY_TYPE_TURN_UDP)) {
             el_seterr(err, errlen, EL_ERR_INVALID, "ice: libnice refused TURN server '%s'",
                       cfg->turn_host);
             goto fail;

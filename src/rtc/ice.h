@@ -125,7 +125,7 @@ typedef struct {
     const char *turn_host; /* IP or host name; NULL: no TURN */
     uint16_t turn_port;    /* 0 means 3478 */
     const char *turn_user, *turn_pass; /* required with turn_host */
-    int turn_tcp;          /* 1: TURN over TCP to the server (relayed candidates stay UDP) */
+    int turn_tcp;          /* to the TURN server: 0 UDP, 1 TCP, 2 TLS (relayed candidates stay UDP) */
     const char *const *local_addrs; /* NULL-terminated IP list restricting gathering (tests) */
     int relay_only;        /* 1: only relayed candidates ("force-relay"; needs TURN) */
 } el_ice_config;

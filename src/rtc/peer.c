@@ -114,22 +114,29 @@ const char *el_peer_state_name(el_peer_state st)
 }
 
 /* Parses "stun:host:port" / "turn:host:port?transport=tcp" into host/port. */
+/* stun:HOST[:PORT], turn:HOST[:PORT][?transport=udp|tcp], turns:HOST[:PORT]
+ * (RFC 7064/7065). *tcp: 0 UDP, 1 TCP, 2 TLS (turns:, default port 5349). */
 static int parse_ice_url(const char *url, int *is_turn, char **host, uint16_t *port, int *tcp)
 {
     const char *p;
+    int tls = 0;
     if (!strncmp(url, "stun:", 5)) {
         *is_turn = 0;
         p = url + 5;
     } else if (!strncmp(url, "turn:", 5)) {
         *is_turn = 1;
         p = url + 5;
+    } else if (!strncmp(url, "turns:", 6)) {
+        *is_turn = 1;
+        tls = 1;
+        p = url + 6;
     } else {
         return -1;
     }
     const char *q = strchr(p, '?');
     size_t n = q ? (size_t)(q - p) : strlen(p);
     const char *colon = memrchr(p, ':', n);
-    *port = 3478;
+    *port = tls ? 5349 : 3478;
     size_t hlen = n;
     if (colon) {
         long v = strtol(colon + 1, NULL, 10);
@@ -141,7 +148,7 @@ static int parse_ice_url(const char *url, int *is_turn, char **host, uint16_t *p
     if (hlen == 0 || hlen > 255)
         return -1;
     *host = strndup(p, hlen);
-    *tcp = q && strstr(q, "transport=tcp") != NULL;
+    *tcp = tls ? 2 : q && strstr(q, "transport=tcp") != NULL;
     return *host ? 0 : -1;
 }
 

@@ -535,6 +535,34 @@ static void test_eight_channels_and_close(void **state)
     assert_true(run_until(received_n, &one, 5000));
 }
 
+/* ICE server URLs: stun:, turn: (UDP or TCP) and turns: (TLS) are taken,
+ * anything else is refused with a message naming the URL. No network. */
+static void test_ice_server_urls(void **state)
+{
+    (void)state;
+    GMainContext *c = g_main_context_new();
+    static const char *const good[] = {"stun:s.example:3478", "turn:t.example",
+                                       "turn:t.example:3478?transport=tcp",
+                                       "turns:t.example:5349", "turns:t.example"};
+    static const char *const bad[] = {"http://x", "turn:", "turn:h:0", "turns:h:99999", "stunx:h"};
+    char err[256];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const char *urls[] = {good[i], NULL};
+        el_peer_config cfg = {.ice_servers = urls, .turn_username = "u", .turn_credential = "p"};
+        el_peer *pc = el_peer_new(c, &cfg, &peer_cbs, NULL, err, sizeof err);
+        if (!pc)
+            fail_msg("%s refused: %s", good[i], err);
+        el_peer_free(pc);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *urls[] = {bad[i], NULL};
+        el_peer_config cfg = {.ice_servers = urls, .turn_username = "u", .turn_credential = "p"};
+        assert_null(el_peer_new(c, &cfg, &peer_cbs, NULL, err, sizeof err));
+        assert_non_null(strstr(err, bad[i]));
+    }
+    g_main_context_unref(c);
+}
+
 static void test_fingerprint_mismatch(void **state)
 {
     if (!netns_ok())
@@ -667,6 +695,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unordered_unreliable, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_bulk_ordered, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_link_down_and_ice_restart, setup_pair, teardown_pair),
+        cmocka_unit_test(test_ice_server_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
