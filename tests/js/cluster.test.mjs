@@ -9,62 +9,15 @@
 // PostgreSQL.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
 
 import { startServer, tempDir, sleep } from './lib/server.mjs';
 import { connectClient, makeContacts, assertPeerObject, closeAll, id } from './lib/client.mjs';
+import { freePort, redisCommand, startRedis } from './lib/redis.mjs';
 
 const HEARTBEAT_TTL_MS = 3000;
 const blob = (text) => id.b64urlEncode(new TextEncoder().encode(text));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Sends one inline command; resolves the first reply line, or null. */
-function redisCommand(port, line) {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    const done = (v) => { sock.destroy(); resolve(v); };
-    sock.setTimeout(500, () => done(null));
-    sock.once('error', () => done(null));
-    sock.once('connect', () => sock.write(`${line}\r\n`));
-    sock.once('data', (d) => done(d.toString().split('\r\n')[0]));
-  });
-}
-const ping = async (port) => (await redisCommand(port, 'PING')) === '+PONG';
-
-function startRedis(port, dir) {
-  const proc = spawn('setpriv', ['--pdeathsig', 'KILL', 'redis-server', '--port', String(port),
-    '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  const exit = new Promise((r) => proc.once('exit', r));
-  const redis = {
-    proc,
-    async ready() {
-      for (let i = 0; i < 100; i++) {
-        if (await ping(port)) return;
-        if (proc.exitCode !== null) throw new Error('redis-server exited during start-up');
-        await sleep(50);
-      }
-      throw new Error('redis-server did not answer PING within 5 s');
-    },
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-      await exit;
-    },
-  };
-  return redis;
-}
 
 async function get(url) {
   const res = await fetch(url);

@@ -19,6 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
+import { freePort, startRedis } from '../../js/lib/redis.mjs';
 import { SOURCE_DIR, sleep, startServer, tempDir } from '../../js/lib/server.mjs';
 
 export { sleep };
@@ -46,8 +47,9 @@ function argv0(remote) {
 }
 
 class Client {
-  constructor(cluster, name, remote) {
+  constructor(cluster, name, remote, nodes = null) {
     this.cluster = cluster;
+    this.nodes = nodes;
     this.name = name;
     this.remote = remote;
     this.home = path.join(cluster.dir, name);
@@ -59,7 +61,8 @@ class Client {
   }
 
   globals() {
-    return ['--server', this.cluster.wsUrl, '--ice-address', this.addr];
+    const urls = this.nodes ? this.nodes.map((i) => this.cluster.urlOf(i)) : [this.cluster.wsUrl];
+    return [...urls.flatMap((u) => ['--server', u]), '--ice-address', this.addr];
   }
 
   env(extra = {}) {
@@ -174,23 +177,42 @@ class Client {
   }
 }
 
-/** Starts echolinkd on the namespace address. */
-export async function startCluster({ serverArgs = [] } = {}) {
+/** Starts echolinkd on the namespace address; with nodes > 1, that many
+ *  nodes sharing one SQLite file and a real redis-server (--redis). */
+export async function startCluster({ serverArgs = [], nodes = 1 } = {}) {
   const dir = await tempDir('echolink-client-');
-  await mkdir(path.join(dir, 'server'));
-  const server = await startServer({
-    bind: NETNS.addr,
-    args: ['--log-level', 'warn', ...serverArgs],
-    dir: path.join(dir, 'server'),
-  });
+  const servers = [];
+  let redis = null;
+  const shared = [];
+  if (nodes > 1) {
+    await mkdir(path.join(dir, 'redis'));
+    redis = startRedis(await freePort(), path.join(dir, 'redis'));
+    await redis.ready();
+    shared.push('--redis', redis.url);
+  }
+  for (let i = 0; i < nodes; i++) {
+    const sdir = path.join(dir, `server${i || ''}`);
+    await mkdir(sdir);
+    servers.push(await startServer({
+      bind: NETNS.addr,
+      args: ['--log-level', 'warn', ...shared, ...(nodes > 1 ? ['--node-id', `n${i}`] : []), ...serverArgs],
+      dir: sdir,
+      db: nodes > 1 ? `sqlite:${path.join(dir, 'shared.db')}` : undefined,
+    }));
+  }
+  const server = servers[0];
   const cluster = {
     dir,
     server,
+    servers,
+    redis,
     clients: [],
     get wsUrl() { return `ws://${NETNS.addr}:${server.port}`; },
+    urlOf(i) { return `ws://${NETNS.addr}:${servers[i].port}`; },
   };
-  cluster.client = async (name, { remote = false } = {}) => {
-    const c = new Client(cluster, name, remote);
+  /** opts.nodes: indexes of the servers the client uses, in order */
+  cluster.client = async (name, { remote = false, nodes: use = null } = {}) => {
+    const c = new Client(cluster, name, remote, use);
     cluster.clients.push(c);
     await c.init();
     return c;
@@ -206,7 +228,8 @@ export async function startCluster({ serverArgs = [] } = {}) {
   cluster.linkUp = () => execFileSync('ip', ['link', 'set', NETNS.link, 'up']);
   cluster.cleanup = async () => {
     for (const c of cluster.clients) await c.stop('SIGKILL').catch(() => {});
-    await server.cleanup();
+    for (const srv of servers) await srv.cleanup();
+    await redis?.stop();
     await rm(dir, { recursive: true, force: true });
   };
   /** Failure context: every client's stderr tail. */
