@@ -8,6 +8,13 @@
 //   node bench/loadgen.mjs mem   --port P --pid PID --n 10000 [--warmup 50] [--idle S] [--hold S]
 //   node bench/loadgen.mjs relay --port P --pid PID --pairs 200 --window 4
 //                                [--size 1024] [--warm 2] [--duration 10]
+//   node bench/loadgen.mjs relay --ports P1,P2,.. --pids PID1,PID2,.. [--other-pids PIDS] ...
+//
+// Several nodes (bench/cluster.sh): with --ports, sender i logs in on node
+// i mod k and its receiver on node (i + 1) mod k, so with k > 1 every relayed
+// event crosses nodes; server CPU is summed over --pids, and the CPU of
+// --other-pids (redis-server) is reported apart. Without --ports the
+// behaviour is the single-server one of bench/run.sh.
 //
 // Prints progress on stderr and one line "RESULT {json}" on stdout. Every
 // wait is bounded; a watchdog ends the process if a phase hangs.
@@ -22,12 +29,18 @@ const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
 };
-const PORT = Number(opt('--port', '0'));
-const PID = Number(opt('--pid', '0'));
+const list = (name, dflt) => String(opt(name, dflt)).split(',').filter((x) => x !== '').map(Number);
+const PORTS = list('--ports', opt('--port', '0'));
+const PIDS = list('--pids', opt('--pid', '0'));
+const OTHER_PIDS = list('--other-pids', '');
+const PORT = PORTS[0];
+const PID = PIDS[0];
 const CLK_TCK = Number(opt('--clk-tck', '100'));
 const WATCHDOG_S = Number(opt('--watchdog', '100'));
-const URL_ = `ws://127.0.0.1:${PORT}/socket.io/?EIO=4&transport=websocket`;
-if (!PORT || !PID || (mode !== 'mem' && mode !== 'relay')) {
+const urlOf = (port) => `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`;
+const URL_ = urlOf(PORT);
+if (!PORT || !PID || PORTS.some((p) => !p) || PIDS.some((p) => !p) || OTHER_PIDS.some((p) => !p) ||
+    (mode !== 'mem' && mode !== 'relay') || (mode === 'mem' && PORTS.length > 1)) {
   console.error('usage: loadgen.mjs mem|relay --port P --pid PID [options]');
   process.exit(2);
 }
@@ -49,6 +62,7 @@ function cpuS(pid) {
   const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }
+const cpuSumS = (pids) => pids.reduce((a, p) => a + cpuS(p), 0);
 
 /** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
 function machineBusyS() {
@@ -60,7 +74,8 @@ function machineBusyS() {
 // ---- a minimal Engine.IO v4 / Socket.IO v5 client ----
 
 class Client {
-  constructor(ident, bundle) {
+  constructor(ident, bundle, url = URL_) {
+    this.url = url;
     this.ident = ident;
     this.bundle = bundle;
     this.ws = null;
@@ -76,7 +91,7 @@ class Client {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error('login timeout')), timeoutMs);
       const fail = (e) => { clearTimeout(timer); this.close(); reject(e); };
-      const ws = new WebSocket(URL_, { perMessageDeflate: false });
+      const ws = new WebSocket(this.url, { perMessageDeflate: false });
       this.ws = ws;
       ws.on('error', (e) => fail(e));
       ws.on('close', () => { this.closed = true; if (!this.peerId) fail(new Error('closed before login')); });
@@ -146,8 +161,8 @@ async function makeIdentities(n) {
 }
 
 /** Logs in every identity, at most `par` handshakes in flight. */
-async function connectAll(ids, par = 100) {
-  const clients = ids.map(({ ident, bundle }) => new Client(ident, bundle));
+async function connectAll(ids, par = 100, urlAt = () => URL_) {
+  const clients = ids.map(({ ident, bundle }, i) => new Client(ident, bundle, urlAt(i)));
   let next = 0, failed = 0, firstErr = null;
   const worker = async () => {
     while (next < clients.length) {
@@ -234,9 +249,13 @@ async function relayPhase() {
   const durS = Number(opt('--duration', '10'));
 
   const ids = await makeIdentities(2 * pairs);
-  const clients = await connectAll(ids, 50);
-  log(`${2 * pairs} clients logged in`);
-  await sleep(1000); // presence notifications (user_connected ...) drain
+  // sender i on node i mod k, its receiver (client pairs + i) on the next node
+  const k = PORTS.length;
+  const clients = await connectAll(ids, 50, (j) => urlOf(PORTS[((j % pairs) + (j >= pairs ? 1 : 0)) % k]));
+  log(`${2 * pairs} clients logged in on ${k} node(s)`);
+  // presence notifications (user_connected ...) drain; with several nodes
+  // the Redis presence channel must also have reached every node's mirror
+  await sleep(k > 1 ? 2000 : 1000);
 
   const sdp = sdpOfSize(size - 105); // the rest of the event is ~105 bytes
   let phase = 'warm';               // warm -> measure -> drain
@@ -275,11 +294,11 @@ async function relayPhase() {
 
   await sleep(warmS * 1000);
   phase = 'measure';
-  const cpu0 = cpuS(PID), gen0 = process.cpuUsage(), m0 = machineBusyS(), t0 = performance.now(), rec0 = received;
+  const cpu0 = cpuSumS(PIDS), nodes0 = PIDS.map(cpuS), oth0 = cpuSumS(OTHER_PIDS), gen0 = process.cpuUsage(), m0 = machineBusyS(), t0 = performance.now(), rec0 = received;
   await sleep(durS * 1000);
-  const cpu1 = cpuS(PID), gen1 = process.cpuUsage(), m1 = machineBusyS(), t1 = performance.now(), rec1 = received;
+  const cpu1 = cpuSumS(PIDS), nodes1 = PIDS.map(cpuS), oth1 = cpuSumS(OTHER_PIDS), gen1 = process.cpuUsage(), m1 = machineBusyS(), t1 = performance.now(), rec1 = received;
   phase = 'drain';
-  const rss = rssKB(PID);
+  const rss = PIDS.reduce((a, p) => a + rssKB(p), 0);
   const drainEnd = performance.now() + 3000;
   while (acked < sent && performance.now() < drainEnd) await sleep(50);
   const secs = (t1 - t0) / 1000;
@@ -296,9 +315,16 @@ async function relayPhase() {
     server_cpu_pct: ((cpu1 - cpu0) / secs) * 100, loadgen_cpu_pct: (genCpu / secs) * 100,
     // everything else the machine did meanwhile (other processes, ksoftirqd):
     // when this is large, the figures are disturbed
-    other_cpu_pct: ((m1 - m0 - (cpu1 - cpu0) - genCpu) / secs) * 100,
+    other_cpu_pct: ((m1 - m0 - (cpu1 - cpu0) - (oth1 - oth0) - genCpu) / secs) * 100,
     rss_kb: rss, errors, first_error: firstError, unacked: sent - acked,
   };
+  if (k > 1 || OTHER_PIDS.length) {
+    Object.assign(result, {
+      nodes: k, node_cpu_s: nodes1.map((c, i) => c - nodes0[i]),
+      other_pids_cpu_s: oth1 - oth0, other_pids_us_per_event: ((oth1 - oth0) * 1e6) / events,
+      other_pids_cpu_pct: ((oth1 - oth0) / secs) * 100,
+    });
+  }
   clients.forEach((c) => c.close());
   if (errors) log(`WARNING: ${errors} error acks, first: ${JSON.stringify(firstError)}`);
   return result;

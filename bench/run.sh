@@ -145,4 +145,5 @@ fi
 bench/e2ee.sh || echo "bench: bench/e2ee.sh failed" >&2
 bench/rtc.sh || echo "bench: bench/rtc.sh (WebRTC data channels) failed or was skipped (needs root and ip netns)" >&2
 bench/client.sh || echo "bench: bench/client.sh (client files and chat) failed or was skipped (needs root and ip netns)" >&2
+bench/cluster.sh || echo "bench: bench/cluster.sh (one node against several behind Redis) failed or was skipped (needs redis-server)" >&2
 echo "bench: done in $(($(date +%s) - start)) s" >&2
