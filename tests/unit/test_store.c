@@ -1,4 +1,5 @@
-/* test_store.c - el_store against every backend URL, plus SQLite specifics.
+/* test_store.c - el_store against every backend URL (src/store/store_sqlite.c
+ * and src/store/store_pg.c), plus the specifics of each.
  *
  * The generic tests run once per URL in EL_TEST_STORE_URL (one URL, or
  * several separated by white space); the default is
