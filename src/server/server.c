@@ -246,6 +246,7 @@ static void stop_cb(uv_timer_t *t)
     el_server *srv = t->data;
     close_handle((uv_handle_t *)&srv->sig_term);
     close_handle((uv_handle_t *)&srv->sig_int);
+    close_handle((uv_handle_t *)&srv->sig_hup);
     close_handle((uv_handle_t *)&srv->purge_timer);
     close_handle((uv_handle_t *)&srv->stop_timer);
     close_handle((uv_handle_t *)&srv->flush_check);
@@ -295,6 +296,22 @@ static void signal_cb(uv_signal_t *h, int sig)
     begin_shutdown(h->data);
 }
 
+static void hup_cb(uv_signal_t *h, int sig)
+{
+    el_server *srv = h->data;
+    (void)sig;
+    if (srv->reload)
+        srv->reload(srv, srv->reload_user);
+    else
+        EL_WARN("SIGHUP: nothing to reload");
+}
+
+void el_server_on_reload(el_server *srv, el_server_reload_fn fn, void *user)
+{
+    srv->reload = fn;
+    srv->reload_user = user;
+}
+
 void el_server_stop(el_server *srv)
 {
     begin_shutdown(srv);
@@ -306,9 +323,11 @@ int el_server_run(el_server *srv)
     signal(SIGPIPE, SIG_IGN);
     uv_signal_init(loop, &srv->sig_term);
     uv_signal_init(loop, &srv->sig_int);
+    uv_signal_init(loop, &srv->sig_hup);
     uv_timer_init(loop, &srv->stop_timer);
     uv_timer_init(loop, &srv->purge_timer);
-    srv->sig_term.data = srv->sig_int.data = srv->stop_timer.data = srv->purge_timer.data = srv;
+    srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv->stop_timer.data =
+        srv->purge_timer.data = srv;
     uv_timer_start(&srv->purge_timer, purge_cb, 1000, 10 * 60 * 1000);
     uv_unref((uv_handle_t *)&srv->purge_timer);
     uv_check_init(loop, &srv->flush_check);
@@ -320,6 +339,8 @@ int el_server_run(el_server *srv)
     uv_unref((uv_handle_t *)&srv->flush_prepare);
     uv_signal_start(&srv->sig_term, signal_cb, SIGTERM);
     uv_signal_start(&srv->sig_int, signal_cb, SIGINT);
+    uv_signal_start(&srv->sig_hup, hup_cb, SIGHUP);
+    uv_unref((uv_handle_t *)&srv->sig_hup);
     srv->handles_live = 1;
     el_cluster_start(srv->cluster);
 

@@ -19,6 +19,11 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen);
 int el_server_run(el_server *srv);
 void el_server_stop(el_server *srv);
 void el_server_free(el_server *srv);
+/* SIGHUP calls fn(srv, user) on the loop (the program reloads its
+ * configuration there: see apps/echolinkd/main.c). Without a hook SIGHUP is
+ * ignored (logged), never fatal. */
+typedef void (*el_server_reload_fn)(el_server *srv, void *user);
+void el_server_on_reload(el_server *srv, el_server_reload_fn fn, void *user);
 int el_server_port(const el_server *srv);
 
 #endif

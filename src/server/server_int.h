@@ -132,7 +132,9 @@ struct el_server {
     uv_loop_t loop;
     void *foreign[1];
     int loop_live;
-    uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    el_server_reload_fn reload;
+    void *reload_user;
     uv_timer_t stop_timer, purge_timer;
     el_timers timers;
     /* WebSocket sessions with packets queued during this loop turn. Their
