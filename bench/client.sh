@@ -14,34 +14,17 @@
 # ${TMPDIR:-/tmp} (the files and bob's copies, removed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 die() { echo "bench-client: $*" >&2; exit 1; }
 command -v node >/dev/null || die "node not found"
 
 B=build-bench/bin
-if [ ! -x $B/echolink ] || [ ! -x $B/echolinkd ] || [ ! -x $B/el_peer_tool ] ||
-    [ -n "$(find src include apps tests/interop/el_peer_tool.c -newer $B/echolink -print -quit)" ]; then
-    cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEL_SANITIZE=OFF >/dev/null
-    cmake --build build-bench --target echolinkd echolink el_peer_tool -j"$(nproc)" >/dev/null
-fi
+bench_build "src include apps tests/interop/el_peer_tool.c" echolink echolinkd el_peer_tool
 export ECHOLINK=$PWD/$B/echolink ECHOLINKD=$PWD/$B/echolinkd EL_PEER_TOOL=$PWD/$B/el_peer_tool
 
-PID=
-cleanup() {
-    local rc=$?
-    if [ -n "$PID" ]; then
-        kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PID" 2>/dev/null || true
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 echo "bench-client: $ECHOLINK vs $EL_PEER_TOOL, $(nproc) CPUs, two network namespaces" >&2
 # netns.sh removes the namespaces (and kills what is left in them) on exit;
 # timeout bounds the whole run.
-timeout -k 5 1200 tests/harness/netns.sh run node bench/client.mjs &
-PID=$!
-wait "$PID"
+bench_run 1200 tests/harness/netns.sh run node bench/client.mjs

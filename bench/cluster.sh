@@ -12,6 +12,7 @@
 # BENCH_CLUSTER_JSON=path (also write the raw results there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 die() { echo "bench-cluster: $*" >&2; exit 1; }
 command -v node >/dev/null || die "node not found"
@@ -22,30 +23,13 @@ command -v setpriv >/dev/null || die "setpriv not found (util-linux)"
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (server side on core 0, load on core 1)"
 
 if [ -z "${ECHOLINKD:-}" ]; then
-    if [ ! -x build-bench/bin/echolinkd ] || [ -n "$(find src include apps/echolinkd -newer build-bench/bin/echolinkd -print -quit)" ]; then
-        cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEL_SANITIZE=OFF >/dev/null
-        cmake --build build-bench --target echolinkd -j"$(nproc)" >/dev/null
-    fi
+    bench_build "src include apps/echolinkd" echolinkd
     ECHOLINKD=$PWD/build-bench/bin/echolinkd
 fi
 [ -x "$ECHOLINKD" ] || die "$ECHOLINKD not executable"
 export ECHOLINKD
 
-PID=
-cleanup() {
-    local rc=$?
-    if [ -n "$PID" ]; then
-        kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PID" 2>/dev/null || true
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # bench/cluster.mjs kills its children (setpriv --pdeathsig KILL, and at the
 # end of each configuration); timeout bounds the whole run.
-timeout -k 5 $((5 * (${BENCH_DURATION:-10} + ${BENCH_WARM:-2} + 60))) node bench/cluster.mjs &
-PID=$!
-wait "$PID"
+bench_run $((5 * (${BENCH_DURATION:-10} + ${BENCH_WARM:-2} + 60))) node bench/cluster.mjs

@@ -9,37 +9,21 @@
 # BENCH_RTC_MIB=64 BENCH_RTC_PINGS=1000 BENCH_RTC_JSON=path
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 die() { echo "bench-rtc: $*" >&2; exit 1; }
 command -v node >/dev/null || die "node not found"
 [ -d node_modules/@roamhq/wrtc ] || die "node_modules missing: run 'npm ci'"
 
 if [ -z "${EL_PEER_TOOL:-}" ]; then
-    if [ ! -x build-bench/bin/el_peer_tool ] || [ -n "$(find src include tests/interop/el_peer_tool.c -newer build-bench/bin/el_peer_tool -print -quit)" ]; then
-        cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEL_SANITIZE=OFF >/dev/null
-        cmake --build build-bench --target el_peer_tool -j"$(nproc)" >/dev/null
-    fi
+    bench_build "src include tests/interop/el_peer_tool.c" el_peer_tool
     EL_PEER_TOOL=$PWD/build-bench/bin/el_peer_tool
 fi
 [ -x "$EL_PEER_TOOL" ] || die "$EL_PEER_TOOL not executable"
 export EL_PEER_TOOL
 
-PID=
-cleanup() {
-    local rc=$?
-    if [ -n "$PID" ]; then
-        kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PID" 2>/dev/null || true
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 echo "bench-rtc: $EL_PEER_TOOL vs @roamhq/wrtc, $(nproc) CPUs, one network namespace" >&2
 # netns.sh removes the namespaces (and kills what is left in them) on exit;
 # timeout bounds the whole run.
-timeout -k 5 300 tests/harness/netns.sh run node bench/rtc.mjs &
-PID=$!
-wait "$PID"
+bench_run 300 tests/harness/netns.sh run node bench/rtc.mjs
