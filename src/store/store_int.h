@@ -15,6 +15,8 @@
 
 #include "store/store.h"
 
+#include <string.h>
+
 typedef struct el_store_ops {
     const char *name;
 
@@ -107,6 +109,17 @@ struct el_store {
      * non-zero, modifying calls are refused. */
     unsigned cb_depth;
 };
+
+/* Contacts and blocks are stored once per pair, the smaller peer ID first
+ * (both backends' schema): puts *a and *b in that order. */
+static inline void el_store_pair_order(const char **a, const char **b)
+{
+    if (strcmp(*a, *b) > 0) {
+        const char *t = *a;
+        *a = *b;
+        *b = t;
+    }
+}
 
 /* Backend constructors: `spec` is the URL with its "scheme:" prefix removed.
  * They return a handle whose base.ops is set, or NULL with err filled. */

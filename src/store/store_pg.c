@@ -658,20 +658,11 @@ static int pg_user_exists(el_store *st, const char *peer_id, char *err, size_t e
 
 /* ---- Contacts ----------------------------------------------------------- */
 
-/* The stored order of a pair: smaller peer ID first (see the schema). */
-static void pair_order(const char **a, const char **b)
-{
-    if (strcmp(*a, *b) > 0) {
-        const char *t = *a;
-        *a = *b;
-        *b = t;
-    }
-}
 
 static int pg_contact_add(el_store *st, const char *a, const char *b, int64_t now_ms,
                           char *err, size_t errlen)
 {
-    pair_order(&a, &b);
+    el_store_pair_order(&a, &b);
     return run(pg(st), S_CONTACT_ADD, "contact_add", err, errlen, P(T(a), T(b), I(now_ms)));
 }
 
@@ -679,7 +670,7 @@ static int pg_contact_remove(el_store *st, const char *a, const char *b, char *e
                              size_t errlen)
 {
     static const char what[] = "contact_remove";
-    pair_order(&a, &b);
+    el_store_pair_order(&a, &b);
     int rc = run(pg(st), S_CONTACT_REMOVE, what, err, errlen, P(T(a), T(b)));
     if (rc == 0)
         return el_seterr(err, errlen, EL_ERR_NOT_FOUND, "%s: not contacts", what);
@@ -689,7 +680,7 @@ static int pg_contact_remove(el_store *st, const char *a, const char *b, char *e
 static int pg_contact_is(el_store *st, const char *a, const char *b, char *err,
                          size_t errlen)
 {
-    pair_order(&a, &b);
+    el_store_pair_order(&a, &b);
     return has_row(pg(st), S_CONTACT_IS, "contact_is", err, errlen, P(T(a), T(b)));
 }
 
@@ -763,7 +754,7 @@ static int remove_requests(pg_store *s, const char *from, const char *to,
                            const char *what, char *err, size_t errlen)
 {
     const char *a = from, *b = to;
-    pair_order(&a, &b);
+    el_store_pair_order(&a, &b);
     int first = run(s, S_REQ_REMOVE, what, err, errlen, P(T(a), T(b)));
     if (first < 0)
         return first;
@@ -783,7 +774,7 @@ static int request_accept_body(pg_store *s, const char *from, const char *to,
         return el_seterr(err, errlen, EL_ERR_NOT_FOUND, "%s: no such request", what);
     if (rc > 0) {
         const char *a = from, *b = to;
-        pair_order(&a, &b);
+        el_store_pair_order(&a, &b);
         rc = run(s, S_CONTACT_ADD, what, err, errlen, P(T(a), T(b), I(now_ms)));
     }
     return rc < 0 ? rc : EL_OK;
@@ -837,7 +828,7 @@ static int block_add_body(pg_store *s, const char *blocker, const char *blocked,
         rc = remove_requests(s, blocker, blocked, what, err, errlen);
     if (rc >= 0) {
         const char *a = blocker, *b = blocked;
-        pair_order(&a, &b);
+        el_store_pair_order(&a, &b);
         rc = run(s, S_CONTACT_REMOVE, what, err, errlen, P(T(a), T(b)));
     }
     return rc < 0 ? rc : added;

@@ -580,20 +580,11 @@ static int sq_user_exists(el_store *st, const char *peer_id, char *err, size_t e
 
 /* ---- Contacts ----------------------------------------------------------- */
 
-/* The stored order of a pair: smaller peer ID first (see the schema). */
-static void pair_order(const char **a, const char **b)
-{
-    if (strcmp(*a, *b) > 0) {
-        const char *t = *a;
-        *a = *b;
-        *b = t;
-    }
-}
 
 static int sq_contact_add(el_store *st, const char *a, const char *b, int64_t now_ms,
                           char *err, size_t errlen)
 {
-    pair_order(&a, &b);
+    el_store_pair_order(&a, &b);
     return run(sq(st), S_CONTACT_ADD, "contact_add", err, errlen, P(T(a), T(b), I(now_ms)));
 }
 
@@ -601,7 +592,7 @@ static int sq_contact_remove(el_store *st, const char *a, const char *b, char *e
                              size_t errlen)
 {
     static const char what[] = "contact_remove";
-    pair_order(&a, &b);
+    el_store_pair_order(&a, &b);
     int rc = run(sq(st), S_CONTACT_REMOVE, what, err, errlen, P(T(a), T(b)));
     if (rc == 0)
         return el_seterr(err, errlen, EL_ERR_NOT_FOUND, "%s: not contacts", what);
@@ -611,7 +602,7 @@ static int sq_contact_remove(el_store *st, const char *a, const char *b, char *e
 static int sq_contact_is(el_store *st, const char *a, const char *b, char *err,
                          size_t errlen)
 {
-    pair_order(&a, &b);
+    el_store_pair_order(&a, &b);
     return has_row(sq(st), S_CONTACT_IS, "contact_is", err, errlen, P(T(a), T(b)));
 }
 
@@ -691,7 +682,7 @@ static int sq_request_accept(el_store *st, const char *from, const char *to,
         rc = run(s, S_REQ_REMOVE, what, err, errlen, P(T(to), T(from)));
     if (rc >= 0) {
         const char *a = from, *b = to;
-        pair_order(&a, &b);
+        el_store_pair_order(&a, &b);
         rc = run(s, S_CONTACT_ADD, what, err, errlen, P(T(a), T(b), I(now_ms)));
     }
     return tx_end(s, rc < 0 ? rc : EL_OK, what, err, errlen);
@@ -738,7 +729,7 @@ static int sq_block_add(el_store *st, const char *blocker, const char *blocked,
     rc = added;
     if (rc >= 0) {
         const char *a = blocker, *b = blocked;
-        pair_order(&a, &b);
+        el_store_pair_order(&a, &b);
         rc = run(s, S_CONTACT_REMOVE, what, err, errlen, P(T(a), T(b)));
     }
     if (rc >= 0)
