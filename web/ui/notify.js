@@ -83,11 +83,12 @@ export function savedTheme() {
   return t === 'light' || t === 'dark' ? t : null;
 }
 
+/** theme: 'light' | 'dark' | null (follow the system); <html> always gets
+ *  the resolved one (the stylesheet knows only [data-theme]). */
 export function applyTheme(theme) {
   const root = document.documentElement;
-  if (theme) root.dataset.theme = theme;
-  else delete root.dataset.theme;
   const dark = theme ? theme === 'dark' : systemDark();
+  root.dataset.theme = dark ? 'dark' : 'light';
   const btn = $('theme-toggle');
   if (btn) {
     btn.setAttribute('aria-label', dark ? 'Switch to the light theme' : 'Switch to the dark theme');
