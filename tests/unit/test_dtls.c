@@ -616,7 +616,7 @@ static void test_drop_first_flights(void **state)
         assert_int_equal(n->dropped, 1);
         assert_int_equal(n->ep[client].sent, 3); /* hello, hello again, 2nd flight */
         assert_true(took >= EL_DTLS_TIMER_INITIAL_MS - 20);
-        assert_true(took < 4 * EL_DTLS_TIMER_INITIAL_MS);
+        assert_true(took < 1000); /* OpenSSL's own first timer is 1 s */
         net_free(n);
 
         /* the ClientHello and the first five server datagrams (its whole
@@ -631,7 +631,7 @@ static void test_drop_first_flights(void **state)
         check_connected(n);
         assert_int_equal(n->dropped, 6);
         assert_true(took >= EL_DTLS_TIMER_INITIAL_MS - 20);
-        assert_true(took < 2000);
+        assert_true(took < 3000); /* OpenSSL's own schedule: 1 + 2 + 4 s */
         net_free(n);
     }
 }
@@ -648,11 +648,24 @@ static void test_random_loss(void **state)
             net *n = net_new(client, NULL, NULL);
             n->rng = seeds[k];
             n->drop_pct = 20;
+            int64_t t0 = now_ms();
             start_both(n);
-            if (!pump(n, both_connected, 8000))
-                fail_msg("seed %u client %d: no handshake (dropped %d, errors %d/%d: %s %s)",
-                         seeds[k], client, n->dropped, n->ep[0].errors, n->ep[1].errors,
-                         n->ep[0].err_msg, n->ep[1].err_msg);
+            /* The seed fixes the pattern only while no timer fires during
+             * processing: on a starved machine OpenSSL retransmits from inside
+             * el_dtls_input too, so the pattern (and its luck) changes. 30 s
+             * is several full 6.4 s-capped backoffs. */
+            if (!pump(n, both_connected, 30000)) {
+                char why[512];
+                snprintf(why, sizeof why,
+                         "seed %u client %d: no handshake after %lld ms (dropped %d, sent %d/%d, "
+                         "connected %d/%d, deadlines %lld/%lld, errors %d/%d: %s %s)",
+                         seeds[k], client, (long long)(now_ms() - t0), n->dropped, n->ep[0].sent,
+                         n->ep[1].sent, n->ep[0].connected, n->ep[1].connected,
+                         (long long)n->ep[0].deadline, (long long)n->ep[1].deadline,
+                         n->ep[0].errors, n->ep[1].errors, n->ep[0].err_msg, n->ep[1].err_msg);
+                net_free(n);
+                fail_msg("%s", why);
+            }
             dropped += n->dropped;
             /* a retransmitted flight may still be on its way: let it land */
             assert_true(pump(n, NULL, 100));
