@@ -200,4 +200,14 @@ describe('echolink: every message type', { skip: SKIP }, () => {
     const res = JSON.parse(await bob.ok(['search', 'zebra', '--json']));
     assert.ok(res.messages.some((m) => m.id === id));
   });
+
+  // Last: the whole session above ran in these three processes under ASan,
+  // whose LeakSanitizer reports at exit (and turns the exit code non-zero).
+  it('every listener exits 0 on SIGTERM, with no leak or sanitizer report', async () => {
+    for (const x of [alice, bob, carol]) {
+      const r = await x.stop('SIGTERM');
+      assert.deepEqual(r, { code: 0, signal: null }, `${x.name} exit\n${x.tail(40)}`);
+      assert.doesNotMatch(x.stderr, /LeakSanitizer|AddressSanitizer|runtime error:/, x.tail(60));
+    }
+  });
 });
