@@ -7,7 +7,8 @@
 # `openssl speed -evp aes-256-gcm -bytes N` needs for N bytes (one encrypt
 # and one decrypt). Figures: docs/PERFORMANCE.md.
 #
-#   bench/e2ee.sh            (called by `make bench`; BENCH_E2EE_SECS=1 per figure)
+#   bench/e2ee.sh            (called by `make bench`; BENCH_E2EE_SECS=1 per figure;
+#                            BENCH_E2EE_JSON=path also writes the figures there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${BENCH_E2EE_SECS:-1}
@@ -41,3 +42,19 @@ done
 echo "== E2EE: one Noise_XX handshake, both sides (keys, DH, signatures) =="
 awk '$1 == "handshake" { printf "C   %8.1f us  (%d handshakes)\n", $2, $3 }' "$TMP/c"
 awk '$1 == "handshake" { printf "JS  %8.1f us  (%d handshakes)\n", $2, $3 }' "$TMP/js"
+if [ -n "${BENCH_E2EE_JSON:-}" ]; then
+    node -e '
+const fs = require("fs");
+const [cf, jf, of, sizes] = process.argv.slice(1);
+const rows = (f) => fs.readFileSync(f, "utf8").trim().split("\n").map((l) => l.trim().split(/\s+/));
+const c = rows(cf), js = rows(jf), ossl = rows(of);
+const n = sizes.split(" ").map(Number);
+const frame = (r, s) => Number((r.find((x) => x[0] === "frame" && Number(x[1]) === s) || [])[2]);
+const kbs = (s) => Number((ossl.find((x) => Number(x[1]) === s) || [])[2]);
+const hs = (r) => Number((r.find((x) => x[0] === "handshake") || [])[1]);
+fs.writeFileSync(process.env.BENCH_E2EE_JSON, JSON.stringify({
+  sizes: n, c: n.map((s) => frame(c, s)), js: n.map((s) => frame(js, s)),
+  openssl: n.map((s) => 2 * s / (kbs(s) * 1000) * 1e9), hs_c_us: hs(c), hs_js_us: hs(js),
+}, null, 1));
+' "$TMP/c" "$TMP/js" "$TMP/ossl" "${SIZES[*]}"
+fi

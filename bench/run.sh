@@ -18,6 +18,9 @@
 # BENCH_IDLE=0 (s; e.g. 30: also measure server CPU while the N connections
 #   sit idle, one ping round; adds 2 x BENCH_IDLE seconds)
 # BENCH_JSON=path (also write the raw results there)
+# BENCH_OUT=dir (build/bench-results): every benchmark's JSON results; the
+#   plots of docs/PERFORMANCE.md are made from them into BENCH_PLOTS
+#   (docs/perf) by bench/plot.mjs (gnuplot)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +31,8 @@ SIZE=${BENCH_SIZE:-1024}
 DURATION=${BENCH_DURATION:-10}
 WARM=${BENCH_WARM:-2}
 IDLE=${BENCH_IDLE:-0}
+OUT=$(realpath -m "${BENCH_OUT:-build/bench-results}")
+PLOTS=${BENCH_PLOTS:-docs/perf}
 BIN=build/bin/echolinkd
 SERVER_CPU=0
 LOAD_CPU=1
@@ -138,12 +143,23 @@ phase ours relay
 phase ref relay
 
 node bench/report.mjs "$TMP/ours-mem.json" "$TMP/ref-mem.json" "$TMP/ours-relay.json" "$TMP/ref-relay.json"
-if [ -n "${BENCH_JSON:-}" ]; then
-    node -e 'const f=require("fs");const o={};for(const p of process.argv.slice(2)){o[p.split("/").pop().replace(".json","")]=JSON.parse(f.readFileSync(p,"utf8"))}console.log(JSON.stringify(o,null,1))' \
-        "$TMP/ours-mem.json" "$TMP/ref-mem.json" "$TMP/ours-relay.json" "$TMP/ref-relay.json" >"$BENCH_JSON"
+# Results of an earlier run would be plotted as if they were this run's.
+rm -rf "$OUT"
+mkdir -p "$OUT"
+node -e 'const f=require("fs");const o={};for(const p of process.argv.slice(2)){o[p.split("/").pop().replace(".json","")]=JSON.parse(f.readFileSync(p,"utf8"))}console.log(JSON.stringify(o,null,1))' \
+    "$TMP/ours-mem.json" "$TMP/ref-mem.json" "$TMP/ours-relay.json" "$TMP/ref-relay.json" >"$OUT/signaling.json"
+[ -z "${BENCH_JSON:-}" ] || cp "$OUT/signaling.json" "$BENCH_JSON"
+BENCH_E2EE_JSON=$OUT/e2ee.json bench/e2ee.sh || echo "bench: bench/e2ee.sh failed" >&2
+BENCH_RTC_JSON=$OUT/rtc.json bench/rtc.sh ||
+    echo "bench: bench/rtc.sh (WebRTC data channels) failed or was skipped (needs root and ip netns)" >&2
+BENCH_CLIENT_JSON=$OUT/client.json bench/client.sh ||
+    echo "bench: bench/client.sh (client files and chat) failed or was skipped (needs root and ip netns)" >&2
+BENCH_CLUSTER_JSON=$OUT/cluster.json bench/cluster.sh ||
+    echo "bench: bench/cluster.sh (one node against several behind Redis) failed or was skipped (needs redis-server)" >&2
+if command -v gnuplot >/dev/null; then
+    mkdir -p "$PLOTS"
+    node bench/plot.mjs "$OUT" "$PLOTS" || echo "bench: bench/plot.mjs failed" >&2
+else
+    echo "bench: gnuplot not found (scripts/install-deps.sh installs it): no plots" >&2
 fi
-bench/e2ee.sh || echo "bench: bench/e2ee.sh failed" >&2
-bench/rtc.sh || echo "bench: bench/rtc.sh (WebRTC data channels) failed or was skipped (needs root and ip netns)" >&2
-bench/client.sh || echo "bench: bench/client.sh (client files and chat) failed or was skipped (needs root and ip netns)" >&2
-bench/cluster.sh || echo "bench: bench/cluster.sh (one node against several behind Redis) failed or was skipped (needs redis-server)" >&2
-echo "bench: done in $(($(date +%s) - start)) s" >&2
+echo "bench: done in $(($(date +%s) - start)) s; results in $OUT, plots in $PLOTS" >&2

@@ -18,7 +18,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   iproute2 nftables procps psmisc curl sqlite3 openssl tmux fonts-noto-color-emoji groff-base
-  debhelper lintian fakeroot
+  debhelper lintian fakeroot gnuplot-nox
   clang libclang-rt-14-dev
   chromium chromium-driver fonts-liberation
   coturn redis-server postgresql
