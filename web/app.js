@@ -545,10 +545,25 @@ class App {
 
 // ---- first visit -------------------------------------------------------------------------
 
-function openClient() {
+/** The signaling servers to try in turn: servers.json beside this page
+ *  ({"servers": ["https://node1...", ...]}, put there by the operator of a
+ *  cluster, docs/OPERATIONS.md), or the origin that served the page. */
+async function signalingServers() {
+  try {
+    const r = await fetch('servers.json', { cache: 'no-store' });
+    if (!r.ok) return [location.origin];
+    const list = (await r.json())?.servers;
+    const ok = Array.isArray(list) ? list.filter((u) => typeof u === 'string' && /^(https?|wss?):\/\//.test(u)) : [];
+    return ok.length ? ok : [location.origin];
+  } catch {
+    return [location.origin];
+  }
+}
+
+async function openClient() {
   // Files up to AUTO_ACCEPT come at once (photos, voice messages); larger
   // ones wait for the user's Accept, as IndexedDB space is not unlimited.
-  return Client.open({ server: location.origin, dbName: DB_NAME, autoAcceptFiles: true, maxAutoAccept: AUTO_ACCEPT });
+  return Client.open({ server: await signalingServers(), dbName: DB_NAME, autoAcceptFiles: true, maxAutoAccept: AUTO_ACCEPT });
 }
 
 /** Resolves a client with an identity: created here, or restored from a backup. */

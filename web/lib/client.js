@@ -168,7 +168,7 @@ export class Client {
   }
 
   /** Opens the database and loads the identity; needsSetup when none.
-   *  opts: {server (URL of echolinkd), dbName, autoAcceptFiles (default
+   *  opts: {server (URL of echolinkd, or a list tried in turn), dbName, autoAcceptFiles (default
    *  true up to maxAutoAccept), maxAutoAccept (bytes, default 4 GiB),
    *  log (fn)} */
   static async open(opts = {}) {
@@ -291,6 +291,7 @@ export class Client {
     if (info.state === 'online') return; // reported with the login
     const ev = { event: 'signal', state: info.state };
     if (info.reason) ev.reason = info.reason;
+    if (info.url) ev.url = info.url;
     if (info.state === 'offline') ev.retry_ms = info.retry_ms;
     this.#emit(ev);
   }

@@ -4,6 +4,8 @@
 // challenge/login, acks with timeouts, and reconnection with backoff.
 //
 //   const sig = new Signal({ url, identity, bundle, name, onState, onLogin });
+//   (url may be a list: tried in turn, like the C client's repeated --server;
+//   an attempt that fails before its login moves on to the next one)
 //   sig.on('online_users', (arg) => ...);
 //   sig.start();
 //   const ack = await sig.emit('get_contacts', {});   // {ok, ...} or {ok:false, error}
@@ -39,13 +41,24 @@ export class Signal {
   #fails = 0;              // failed attempts since the last login
   #retry = null;
   #stopped = false;
+  #urls = [];
+  #urlIdx = 0;
+  #rotate = false;         // the last attempt failed before its login
   state = 'idle';
   loggedIn = false;
 
-  /** opts: {url (http(s):// or ws(s)://), identity, bundle ({ik,sk,sk_sig}),
-   *  name?, onState(info), onLogin(ack), ackTimeoutMs?, log?} */
+  /** opts: {url (http(s):// or ws(s)://, or a list of them), identity,
+   *  bundle ({ik,sk,sk_sig}), name?, onState(info), onLogin(ack),
+   *  ackTimeoutMs?, log?} */
   constructor(opts) {
     this.#opts = { ackTimeoutMs: ACK_TIMEOUT_MS, log: () => {}, ...opts };
+    this.#urls = (Array.isArray(opts.url) ? opts.url : [opts.url]).filter((u) => typeof u === 'string' && u);
+    if (!this.#urls.length) throw new Error('Signal: no server URL');
+  }
+
+  /** The server URL in use (or tried next). */
+  get url() {
+    return this.#urls[this.#urlIdx];
   }
 
   #setState(state, extra = {}) {
@@ -64,10 +77,16 @@ export class Signal {
   /** Connects (and keeps reconnecting) until stop(). */
   start() {
     if (this.#socket || this.#stopped) return;
-    const url = this.#opts.url.replace(/^http/, 'ws');
+    this.#open();
+    this.#connect();
+  }
+
+  /** A socket for the current URL (socket.io binds one to its URL). */
+  #open() {
+    const url = this.url.replace(/^http/, 'ws');
     // our own reconnection (signal.h's rules) instead of the Manager's:
     // it also covers server DISCONNECTs and failed logins
-    const s = io(url, { transports: ['websocket'], reconnection: false, timeout: 20000, autoConnect: false });
+    const s = io(url, { transports: ['websocket'], reconnection: false, timeout: 20000, autoConnect: false, forceNew: true });
     this.#socket = s;
     s.on('connect', () => this.#setState('connected'));
     s.on('connect_error', (e) => this.#lost(`cannot connect: ${e.message}`));
@@ -85,13 +104,22 @@ export class Signal {
         }
       }
     });
-    this.#connect();
   }
 
   #connect() {
     this.#retry = null;
     if (this.#stopped) return;
-    this.#setState('connecting');
+    if (this.#rotate && this.#urls.length > 1) {
+      // this server did not work out: the next one, on a socket of its own
+      const old = this.#socket;
+      old.removeAllListeners();
+      old.offAny();
+      old.disconnect();
+      this.#urlIdx = (this.#urlIdx + 1) % this.#urls.length;
+      this.#open();
+    }
+    this.#rotate = false;
+    this.#setState('connecting', { url: this.url });
     this.#socket.connect();
   }
 
@@ -99,6 +127,7 @@ export class Signal {
     if (this.#stopped) return;
     for (const settle of [...this.#pending]) settle({ ok: false, error: 'disconnected' });
     if (this.#retry) return;
+    this.#rotate = !this.loggedIn;
     this.#fails++;
     const retryMs = this.#backoff();
     this.#retry = setTimeout(() => this.#connect(), retryMs);

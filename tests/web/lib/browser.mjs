@@ -29,10 +29,11 @@ const PAGE = '/healthz';
 
 /** One browser user: a context (its own IndexedDB) and a page. */
 class WebUser {
-  constructor(web, name, dbName) {
+  constructor(web, name, dbName, servers = null) {
     this.web = web;
     this.name = name;
     this.dbName = dbName;
+    this.servers = servers; // signaling URLs in turn (null: the page's origin)
     this.events = [];
     this.logs = [];
     this.context = null;
@@ -61,15 +62,15 @@ class WebUser {
   async boot() {
     await this.page.goto(`${this.web.base}${PAGE}`);
     if (!(await this.page.evaluate(() => window.isSecureContext))) throw new Error('the page is not a secure context');
-    this.id = await this.page.evaluate(async ({ dbName, name }) => {
+    this.id = await this.page.evaluate(async ({ dbName, name, servers }) => {
       const { Client } = await import('/lib/client.js');
-      const c = await Client.open({ server: location.origin, dbName, log: (m) => console.log(`[el] ${m}`) });
+      const c = await Client.open({ server: servers || location.origin, dbName, log: (m) => console.log(`[el] ${m}`) });
       window.EL = c;
       c.on((ev) => window.__elEvent(ev));
       if (c.needsSetup) await c.setup({ name });
       await c.start();
       return c.peerId;
-    }, { dbName: this.dbName, name: this.name });
+    }, { dbName: this.dbName, name: this.name, servers: this.servers });
     return this.id;
   }
 
@@ -152,8 +153,8 @@ class WebUser {
 }
 
 /** echolinkd serving web/ on the namespace address, and Chromium. */
-export async function startWeb({ serverArgs = [] } = {}) {
-  const cluster = await startCluster({ serverArgs: ['--web', path.join(SOURCE_DIR, 'web'), ...serverArgs] });
+export async function startWeb({ serverArgs = [], nodes = 1 } = {}) {
+  const cluster = await startCluster({ serverArgs: ['--web', path.join(SOURCE_DIR, 'web'), ...serverArgs], nodes });
   const base = `http://${NETNS.addr}:${cluster.server.port}`;
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
@@ -163,8 +164,11 @@ export async function startWeb({ serverArgs = [] } = {}) {
   const users = [];
   const web = {
     cluster, browser, base, users,
-    async user(name, { dbName = `echolink-test-${name}` } = {}) {
-      const u = new WebUser(web, name, dbName);
+    urlOf: (i) => `http://${NETNS.addr}:${cluster.servers[i].port}`,
+    /** opts.nodes: indexes of the cluster's servers the user's client
+     *  tries in turn (default: the origin, node 0) */
+    async user(name, { dbName = `echolink-test-${name}`, nodes = null } = {}) {
+      const u = new WebUser(web, name, dbName, nodes && nodes.map((i) => web.urlOf(i)));
       users.push(u);
       await u.open();
       return u;
