@@ -9,6 +9,7 @@
 #include "app.h"
 #include "tui.h"
 
+#include "base/clock.h"
 #include "base/enc.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -854,6 +855,7 @@ int main(int argc, char **argv)
     if (lvl && el_log_parse_level(lvl, &level) != 0)
         level = EL_LOG_WARN;
     el_log_set_level(level);
+    el_clock_init(); /* warns now if a test moved the clock */
     options o = {0};
     if (parse_args(argc, argv, &o) != 0)
         return EL_EXIT_USAGE;

@@ -1,4 +1,5 @@
 /* echolinkd - the EchoLink signaling server. See --help and docs/PROTOCOL.md. */
+#include "base/clock.h"
 #include "base/log.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -113,6 +114,7 @@ int main(int argc, char **argv)
         return 2;
     }
     el_log_set_level(level);
+    el_clock_init(); /* warns now if a test moved the clock */
     el_server *srv = el_server_new(&cfg, err, sizeof err);
     if (!srv) {
         fprintf(stderr, "echolinkd: %s\n", err);

@@ -143,6 +143,11 @@ static const char *const migrations[] = {
     " peer_id TEXT PRIMARY KEY NOT NULL,"
     " name TEXT,"
     " last_seen INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
+    /* 1 -> 2: display order is the order of arrival on this device (row_id),
+     * not the author's clock: a sender whose clock jumps back a day must not
+     * put its next messages above its earlier ones (docs/RELIABILITY.md). */
+    "DROP INDEX messages_by_conv;"
+    "CREATE INDEX messages_by_conv_row ON messages (conv, row_id);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -184,12 +189,13 @@ static const char *const migrations[] = {
     X(MSG_ID_EXISTS, "SELECT 1 FROM messages WHERE id = ?1 LIMIT 1")                   \
     X(MSG_GET, "SELECT " MSG_COLS " FROM messages m WHERE m.author = ?1 AND m.id = ?2") \
     X(MSG_FIND, "SELECT " MSG_COLS " FROM messages m WHERE m.conv = ?1 AND m.id = ?2"  \
-                " ORDER BY m.ts, m.received_at, m.row_id LIMIT 1")                     \
+                " ORDER BY m.row_id LIMIT 1")                                          \
+    /* an unknown cursor lists nothing, as a cursor past the start would */          \
     X(MSG_LIST, "SELECT * FROM (SELECT " MSG_COLS " FROM messages m WHERE m.conv = ?1" \
-                " AND (?2 = 0 OR (m.ts, m.received_at, m.row_id) <"                   \
-                " (SELECT ts, received_at, row_id FROM messages WHERE row_id = ?2))"   \
-                " ORDER BY m.ts DESC, m.received_at DESC, m.row_id DESC LIMIT ?3)"     \
-                " ORDER BY 10, 11, 1")                                                 \
+                " AND (?2 = 0 OR (m.row_id < ?2 AND"                                  \
+                " EXISTS (SELECT 1 FROM messages WHERE row_id = ?2)))"                 \
+                " ORDER BY m.row_id DESC LIMIT ?3)"                                    \
+                " ORDER BY 1")                                                         \
     X(DELIVERED, "UPDATE recipients SET delivered_at = ?3 WHERE peer = ?1"             \
                  " AND delivered_at = 0 AND row_id IN " OUR_MSG)                       \
     X(READ_BY, "UPDATE recipients SET read_at = ?3, delivered_at = CASE"               \
@@ -197,20 +203,23 @@ static const char *const migrations[] = {
                " WHERE peer = ?1 AND read_at = 0 AND row_id IN " OUR_MSG)              \
     X(MSG_EDIT, "UPDATE messages SET text = ?2, edited_at = ?3 WHERE row_id = ?1")     \
     X(MSG_DELETE, "UPDATE messages SET text = '', deleted = 1 WHERE row_id = ?1")      \
+    /* every unread one: "received before now" would leave a message unread \
+     * for a day after the clock jumped back a day */                               \
     X(MARK_READ, "UPDATE messages SET read_at = ?2 WHERE conv = ?1 AND outgoing = 0"   \
-                 " AND read_at = 0 AND received_at <= ?2"                              \
+                 " AND read_at = 0"                                                    \
                  " RETURNING author, id, kind, deleted")                               \
     X(UNREAD, "SELECT count(*) FROM messages WHERE conv = ?1 AND outgoing = 0"         \
               " AND read_at = 0 AND deleted = 0 AND kind <> 'system'")                 \
-    /* row_id is a bare column next to max(): it comes from the max row. */           \
-    X(CONV_LIST, "SELECT conv, max(ts), row_id, count(*), sum(outgoing = 0"            \
+    /* ts is a bare column next to max(): it comes from the latest row. The    \
+     * most recent conversation is the one with the latest arrival. */               \
+    X(CONV_LIST, "SELECT conv, ts, max(row_id), count(*), sum(outgoing = 0"            \
                  " AND read_at = 0 AND deleted = 0 AND kind <> 'system')"              \
-                 " FROM messages GROUP BY conv ORDER BY 2 DESC, conv")                 \
+                 " FROM messages GROUP BY conv ORDER BY 3 DESC, conv")                 \
     X(SEARCH, "SELECT " MSG_COLS " FROM messages_fts"                                  \
               " JOIN messages m ON m.row_id = messages_fts.rowid"                      \
               " WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR m.conv = ?2)"           \
               " AND m.deleted = 0"                                                     \
-              " ORDER BY m.ts DESC, m.received_at DESC, m.row_id DESC LIMIT ?3")       \
+              " ORDER BY m.row_id DESC LIMIT ?3")                                      \
     X(REACT_ADD, "INSERT INTO reactions (conv, target, reactor, emoji, at)"            \
                  " VALUES (?1, ?2, ?3, ?4, ?5)"                                        \
                  " ON CONFLICT (conv, target, reactor, emoji) DO NOTHING")             \
@@ -831,6 +840,46 @@ static int configure(el_hist *h, ctx *c, bool memory)
     return rc == SQLITE_ROW ? EL_OK : db_error(h, c, rc);
 }
 
+/* What the user is told about a damaged file; the file is never touched. */
+static int damaged(char *err, size_t errlen, const char *path, const char *why)
+{
+    EL_ERROR("history \"%s\" is damaged: %s", path, why);
+    return el_seterr(err, errlen, EL_ERR_DB,
+                     "history \"%s\" is damaged (%s); it was left as it is. Restore it from "
+                     "a copy, or move it aside (with its -wal and -shm files) to start with an "
+                     "empty history",
+                     path, why);
+}
+
+/* A damaged file must stop the open before anything is written to it: SQLite
+ * would otherwise report the damage only when a query reaches the bad page,
+ * maybe after new messages were stored (and receipted) over it, or the
+ * client would start as if the history were empty. quick_check reads every
+ * page once (O(size), milliseconds for a typical history) without the
+ * index-content checks of integrity_check. */
+static int check_intact(el_hist *h, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(h->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    char why[256];
+    if (rc == SQLITE_ROW) {
+        const char *r = col_text(st, 0);
+        snprintf(why, sizeof why, "%s", r ? r : "?");
+    } else {
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(h->db));
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW && !strcmp(why, "ok"))
+        return EL_OK;
+    int prim = rc & 0xff;
+    if (rc == SQLITE_ROW || prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB)
+        return damaged(err, errlen, path, why);
+    return el_seterr(err, errlen, prim == SQLITE_IOERR ? EL_ERR_IO : EL_ERR_DB,
+                     "cannot read history \"%s\": %s", path, why);
+}
+
 int el_hist_open(el_hist **out, const char *path, char *err, size_t errlen)
 {
     ctx c = CTX("open");
@@ -854,8 +903,11 @@ int el_hist_open(el_hist **out, const char *path, char *err, size_t errlen)
                        h->db ? sqlite3_errmsg(h->db) : "out of memory");
         goto fail;
     }
+    sqlite3_extended_result_codes(h->db, 1);
+    rc = memory ? EL_OK : check_intact(h, path, err, errlen);
     /* Refuse a newer schema before configure() writes anything to it. */
-    rc = read_version(h, &c, path);
+    if (rc >= 0)
+        rc = read_version(h, &c, path);
     if (rc >= 0)
         rc = configure(h, &c, memory);
     if (rc >= 0)

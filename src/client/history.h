@@ -192,8 +192,11 @@ int el_hist_msg_find(el_hist *h, const char *conv, const char *id, el_hist_msg_c
                      void *user, char *err, size_t errlen);
 
 /* Scrollback: the newest `limit` (>= 1) messages of `conv` that come before
- * the message `before_row` in display order (ts, then received_at, then row),
- * or the newest ones when before_row is 0, delivered oldest first. For the
+ * the message `before_row` in display order, or the newest ones when
+ * before_row is 0, delivered oldest first. Display order is the order of
+ * arrival on this device (row): no clock decides it, so a sender's clock
+ * that jumps back cannot move its later messages above its earlier ones
+ * (a sender's messages arrive in the order sent, PROTOCOL.md 12.2). For the
  * next page, pass the row of the first message delivered. A before_row that
  * does not exist gives no rows. */
 int el_hist_msg_list(el_hist *h, const char *conv, int64_t before_row, unsigned limit,
@@ -226,8 +229,9 @@ int el_hist_msg_delete(el_hist *h, const char *author, const char *id, char *err
  * author: one receipt per author, at most 256 ids each). */
 typedef int (*el_hist_read_cb)(const char *author, const char *id, void *user);
 
-/* Marks read (read_at = now) every unread incoming message of `conv` received
- * at or before `now`. cb (may be NULL) gets each newly read one that deserves
+/* Marks read (read_at = now) every unread incoming message of `conv` (all of
+ * them, whatever their received_at: the wall clock may have jumped back
+ * since they arrived). cb (may be NULL) gets each newly read one that deserves
  * a receipt (not SYSTEM, not deleted), in no particular order. cb runs before
  * the commit: if it returns a negative value, or the commit fails, nothing is
  * marked and the caller drops what it collected. A positive return does not
@@ -241,15 +245,15 @@ int el_hist_conv_unread(el_hist *h, const char *conv, char *err, size_t errlen);
 
 typedef struct {
     const char *conv;
-    int64_t last_ts;       /* greatest ts of the conversation */
-    int64_t last_row;      /* the row of a message with that ts (a preview) */
+    int64_t last_ts;       /* ts of the conversation's latest message (last_row) */
+    int64_t last_row;      /* the row of its latest message (a preview) */
     unsigned messages;     /* rows, deleted ones included */
     unsigned unread;       /* as el_hist_conv_unread */
 } el_hist_conv;
 
 typedef int (*el_hist_conv_cb)(const el_hist_conv *c, void *user);
 
-/* Every conversation that has a message, most recent (last_ts) first. Reads
+/* Every conversation that has a message, most recent (last_row) first. Reads
  * the whole message table: for the contact list, not for a hot path. */
 int el_hist_conv_list(el_hist *h, el_hist_conv_cb cb, void *user, char *err,
                       size_t errlen);

@@ -19,13 +19,40 @@
 
 /* ---- small helpers ---------------------------------------------------------- */
 
+static void deliver(el_session *s, json_t *ev)
+{
+    if (s->cb)
+        s->cb(s, ev, s->user);
+    json_decref(ev);
+}
+
+/* Inside a transaction an event waits for the commit: a message shown to
+ * the user and then rolled back (SQLITE_FULL at COMMIT) would be shown a
+ * second time when the sender sends it again. */
 void sess_emit(el_session *s, json_t *ev)
 {
     if (!ev)
         return;
-    if (s->cb)
-        s->cb(s, ev, s->user);
-    json_decref(ev);
+    if (s->tx_depth > 0 && s->tx_events)
+        g_ptr_array_add(s->tx_events, ev);
+    else
+        deliver(s, ev);
+}
+
+/* Emits (committed) or drops (rolled back) what the transaction queued. */
+static void tx_events_done(el_session *s, int committed)
+{
+    if (!s->tx_events || s->tx_events->len == 0)
+        return;
+    GPtrArray *evs = s->tx_events;
+    s->tx_events = g_ptr_array_new(); /* a callback may open a transaction */
+    for (guint i = 0; i < evs->len; i++) {
+        if (committed)
+            deliver(s, g_ptr_array_index(evs, i));
+        else
+            json_decref(g_ptr_array_index(evs, i));
+    }
+    g_ptr_array_free(evs, TRUE);
 }
 
 void sess_error(el_session *s, const char *fmt, ...)
@@ -36,7 +63,10 @@ void sess_error(el_session *s, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     EL_WARN("session: %s", msg);
-    sess_emit(s, json_pack("{s:s, s:s}", "event", "error", "message", msg));
+    /* at once, even inside a transaction that will roll back: it says why */
+    json_t *ev = json_pack("{s:s, s:s}", "event", "error", "message", msg);
+    if (ev)
+        deliver(s, ev);
 }
 
 static int64_t now_ms(void)
@@ -124,9 +154,12 @@ int sess_tx_end(el_session *s, int ok, char *err, size_t errlen)
         return ok ? EL_OK : EL_ERR_DB;
     if (s->tx_failed) {
         el_hist_rollback(s->hist);
+        tx_events_done(s, 0);
         return el_seterr(err, errlen, EL_ERR_DB, "%s", err && *err ? err : "rolled back");
     }
-    return el_hist_commit(s->hist, err, errlen);
+    int rc = el_hist_commit(s->hist, err, errlen);
+    tx_events_done(s, rc == EL_OK);
+    return rc;
 }
 
 /* ---- peers ------------------------------------------------------------------ */
@@ -1087,6 +1120,7 @@ el_session *el_session_new(GMainContext *ctx, const el_identity *id, const el_se
     s->xouts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sess_xout_free);
     s->xins = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sess_xin_free);
     s->hash_jobs = g_ptr_array_new();
+    s->tx_events = g_ptr_array_new();
     s->enveloping = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     if (open_stores(s, cfg, err, errlen) != 0) {
         el_session_free(s);
@@ -1132,6 +1166,11 @@ void el_session_free(el_session *s)
     if (!s)
         return;
     sess_file_jobs_free(s);
+    if (s->tx_events) {
+        for (guint i = 0; i < s->tx_events->len; i++)
+            json_decref(g_ptr_array_index(s->tx_events, i));
+        g_ptr_array_free(s->tx_events, TRUE);
+    }
     if (s->xouts)
         g_hash_table_destroy(s->xouts);
     if (s->xins)

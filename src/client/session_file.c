@@ -436,6 +436,40 @@ int sess_file_on_msg(el_session *s, sess_peer *p, const el_msg *m, const char *c
     return 0;
 }
 
+/* Our disk refused a chunk (full, quota, read-only, I/O error). Waiting
+ * would stall the sender for ever, since chunks at later offsets are
+ * ignored; so the transfer ends at once: the part file is removed (which
+ * gives the space back), the row is FAILED with the reason, the sender gets
+ * FILE_CANCEL with it, and the user a file_failed event. A new send of the
+ * same file is a new transfer (docs/PROTOCOL.md section 12.3). */
+static void fail_in_disk(el_session *s, sess_xin *x, const char *why)
+{
+    char fid[EL_MSG_ID_SIZE], conv[sizeof x->conv], peer[EL_PEER_ID_LEN + 1], reason[256];
+    snprintf(fid, sizeof fid, "%s", x->file_id);
+    snprintf(conv, sizeof conv, "%s", x->conv);
+    snprintf(peer, sizeof peer, "%s", x->peer->peer_id);
+    const char *what = strstr(why, "No space left") ? "the receiver's disk is full"
+                       : strstr(why, "quota")        ? "the receiver's disk quota is exceeded"
+                                                     : "the receiver cannot write the file";
+    snprintf(reason, sizeof reason, "%s", what);
+    char derr[200];
+    if (el_xfer_sink_discard(x->sink, derr, sizeof derr) != 0)
+        EL_WARN("session: cannot remove the part of %.8s: %s", fid, derr);
+    g_hash_table_remove(s->xins, fid);
+    update_gauge(s);
+    char shown[512];
+    snprintf(shown, sizeof shown, "%s (%s); the partial file was removed", what, why);
+    el_hist_file_set_state(s->hist, fid, EL_HIST_FAILED, shown, NULL, now_ms(), NULL, 0);
+    el_msg m;
+    el_msg_init(&m, EL_MSG_T_FILE_CANCEL);
+    snprintf(m.u.file_cancel.file_id, sizeof m.u.file_cancel.file_id, "%s", fid);
+    m.u.file_cancel.has_reason = 1;
+    m.u.file_cancel.reason = el_msg_cstr(reason);
+    queue_to(s, peer, &m);
+    EL_WARN("session: incoming file %.8s failed: %s", fid, shown);
+    emit_failed(s, conv, fid, 0, shown);
+}
+
 void sess_file_on_chunk(el_session *s, sess_peer *p, el_channel *ch, const el_msg_chunk *c)
 {
     char fid[EL_MSG_ID_SIZE];
@@ -446,7 +480,12 @@ void sess_file_on_chunk(el_session *s, sess_peer *p, el_channel *ch, const el_ms
         return;
     }
     char err[200];
-    if (el_xfer_sink_write(x->sink, c->offset, c->data, c->len, err, sizeof err) != 0) {
+    int rc = el_xfer_sink_write(x->sink, c->offset, c->data, c->len, err, sizeof err);
+    if (rc == EL_ERR_IO || rc == EL_ERR_DENIED) {
+        fail_in_disk(s, x, err); /* x is gone */
+        return;
+    }
+    if (rc != 0) {
         EL_DEBUG("session: chunk of %.8s dropped: %s", fid, err); /* stale after a resume */
         return;
     }

@@ -91,6 +91,8 @@ struct el_session {
     int logged_in;
     unsigned tx_depth;          /* sess_tx_begin nesting */
     int tx_failed;              /* a nested part failed: roll back at the end */
+    GPtrArray *tx_events;       /* events of the open transaction (json_t *), emitted at
+                                 * its commit, dropped at its rollback */
     GHashTable *enveloping;     /* outbox seqs (int64) handed to the server, not acked yet */
     el_session_stats stats;
     el_msg_stats mstats;

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
+#include "base/clock.h"
 #include "base/enc.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -706,10 +707,8 @@ int el_msg_build(el_msg *m, uint64_t ts_ms, uint8_t **out, size_t *outlen, char 
 
 uint64_t el_msg_now_ms(void)
 {
-    struct timespec t;
-    if (clock_gettime(CLOCK_REALTIME, &t) != 0)
-        return 0;
-    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+    int64_t now = el_clock_wall_ms();
+    return now > 0 ? (uint64_t)now : 0;
 }
 
 /* ---- equality --------------------------------------------------------------- */

@@ -183,7 +183,8 @@ int el_msg_encode(const el_msg *m, uint8_t **out, size_t *outlen, char *err, siz
  * el_msg_encode. */
 int el_msg_build(el_msg *m, uint64_t ts_ms, uint8_t **out, size_t *outlen, char *err, size_t errlen);
 
-/* Milliseconds since the Unix epoch (CLOCK_REALTIME), for `ts`. */
+/* Milliseconds since the Unix epoch, for `ts`: el_clock_wall_ms (base/clock.h),
+ * which tests can shift (ECHOLINK_CLOCK_FILE). */
 uint64_t el_msg_now_ms(void);
 
 /* A fresh random ID (32 lowercase hex digits + NUL), for id, file_id,

@@ -6,6 +6,7 @@
  * default poll() loop slows down linearly with thousands of idle sockets. */
 #include "server/server_int.h"
 
+#include "base/clock.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -33,16 +34,14 @@ void el_random_id(char *out, size_t chars)
 
 int64_t el_now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return el_clock_mono_us();
 }
 
+/* Wall time for what is stored or shown (created_at, envelope expiry, TURN
+ * credential expiry); deadlines use el_now_us. Injectable: base/clock.h. */
 int64_t el_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return el_clock_wall_ms();
 }
 
 static int is_engine_path(const el_server *srv, const char *path)

@@ -6,7 +6,9 @@
  * with edits and deletes, reactions, de-duplication, the outbox across a
  * reopen of the file, file transfers, the group version rule, the peers
  * cache, caller transactions, and the file itself: mode 0600, WAL, a newer
- * schema refused, input rejected without writing. */
+ * schema refused, input rejected without writing, a damaged file (garbage,
+ * truncated, a page overwritten) refused with a clear error and left as it
+ * was, the migration to arrival order. Display order never follows a clock. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -188,7 +190,7 @@ static void test_file_mode_wal_version(void **state)
     mode_t old = umask(0); /* the mode must not depend on the umask */
     el_hist *h = open_path(t.path);
     umask(old);
-    assert_int_equal(el_hist_schema_version(h, NULL, 0), 1);
+    assert_int_equal(el_hist_schema_version(h, NULL, 0), 2);
     assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 1, "hi", 1, 2), NULL, 0), 1);
 
     struct stat st;
@@ -237,7 +239,7 @@ static void test_newer_schema_refused(void **state)
     el_hist_close(open_path(t.path));
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
     el_hist *h = NULL;
@@ -246,12 +248,12 @@ static void test_newer_schema_refused(void **state)
     assert_null(h);
     assert_non_null(strstr(err, "newer"));
 
-    /* untouched: still version 2 */
+    /* untouched: still version 3 */
     sqlite3_stmt *q = NULL;
     assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 2);
+    assert_int_equal(sqlite3_column_int(q, 0), 3);
     sqlite3_finalize(q);
     sqlite3_close(db);
     tmpdb_remove(&t);
@@ -358,14 +360,17 @@ static void test_msg_order_and_scrollback(void **state)
 {
     (void)state;
     el_hist *h = open_mem();
-    /* inserted out of order; ts ties broken by received_at, then row */
-    assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 5, "e", 500, 1), NULL, 0), 1);
-    assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 1, "a", 100, 9), NULL, 0), 1);
-    assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 3, "c", 300, 7), NULL, 0), 1);
-    assert_int_equal(add(h, msg(CONV_BOB, ME, true, 2, "b", 300, 5), NULL, 0), 1);
-    assert_int_equal(add(h, msg(CONV_BOB, ME, true, 4, "d", 300, 7), NULL, 0), 1);
+    /* display order is arrival order, whatever the clocks said: the author
+     * of "c".."e" had its clock jump back a day, then forward two days, and
+     * the receiver's went back before "d" */
+    const int64_t day = 86400000;
+    assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 1, "a", 5 * day, 5 * day), NULL, 0), 1);
+    assert_int_equal(add(h, msg(CONV_BOB, ME, true, 2, "b", 5 * day + 1, 5 * day + 1), NULL, 0),
+                     1);
     assert_int_equal(add(h, msg(CONV_G, BOB, false, 6, "other conv", 250, 1), NULL, 0), 1);
-    /* display order: a(100) b(300,5) c(300,7,row 3) d(300,7,row 5) e(500) */
+    assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 3, "c", 4 * day, 5 * day + 2), NULL, 0), 1);
+    assert_int_equal(add(h, msg(CONV_BOB, ME, true, 4, "d", 4 * day, 4 * day), NULL, 0), 1);
+    assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 5, "e", 6 * day, 4 * day + 1), NULL, 0), 1);
     msgs got;
     assert_int_equal(list(h, CONV_BOB, 0, 10, &got), 5);
     const char *want = "abcde";
@@ -583,8 +588,8 @@ static void test_mark_read_and_unread(void **state)
 
     convs cs = {0};
     assert_int_equal(el_hist_conv_list(h, collect_conv, &cs, NULL, 0), 2);
-    assert_string_equal(cs.conv[0], CONV_G); /* last ts 60 > 50 */
-    assert_int_equal(cs.last_ts[0], 60);
+    assert_string_equal(cs.conv[0], CONV_G); /* the latest arrival, though its ts is 5 */
+    assert_int_equal(cs.last_ts[0], 5);
     assert_int_equal(cs.unread[0], 1);
     assert_int_equal(cs.unread[1], 3);
 
@@ -594,20 +599,24 @@ static void test_mark_read_and_unread(void **state)
                      EL_ERR_QUOTA);
     assert_int_equal(el_hist_conv_unread(h, CONV_BOB, NULL, 0), 3);
 
-    /* up to now=250: one and two, not "later" (400); the deleted one is
-     * marked but needs no receipt */
+    /* now=250, though "later" arrived at 400 (the clock has jumped back
+     * since): all three are read; the deleted one is marked but needs no
+     * receipt */
     memset(&r, 0, sizeof r);
-    assert_int_equal(el_hist_conv_mark_read(h, CONV_BOB, 250, collect_read, &r, NULL, 0), 2);
-    assert_int_equal(r.n, 2);
-    assert_true((!strcmp(r.ids[0], idn(1)) && !strcmp(r.ids[1], idn(2))) ||
-                (!strcmp(r.ids[0], idn(2)) && !strcmp(r.ids[1], idn(1))));
-    assert_int_equal(el_hist_conv_unread(h, CONV_BOB, NULL, 0), 1);
-    assert_int_equal(get(h, BOB, 1).read_at, 250);
-    assert_int_equal(get(h, BOB, 4).read_at, 0);
-    memset(&r, 0, sizeof r);
-    assert_int_equal(el_hist_conv_mark_read(h, CONV_BOB, 250, collect_read, &r, NULL, 0), 0);
-    assert_int_equal(el_hist_conv_mark_read(h, CONV_BOB, 500, NULL, NULL, NULL, 0), 1);
+    assert_int_equal(el_hist_conv_mark_read(h, CONV_BOB, 250, collect_read, &r, NULL, 0), 3);
+    assert_int_equal(r.n, 3);
+    bool saw[5] = {false};
+    for (int i = 0; i < r.n; i++)
+        for (unsigned k = 1; k <= 4; k++)
+            if (!strcmp(r.ids[i], idn(k)))
+                saw[k] = true;
+    assert_true(saw[1] && saw[2] && saw[4] && !saw[3]);
     assert_int_equal(el_hist_conv_unread(h, CONV_BOB, NULL, 0), 0);
+    assert_int_equal(get(h, BOB, 1).read_at, 250);
+    assert_int_equal(get(h, BOB, 4).read_at, 250);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(el_hist_conv_mark_read(h, CONV_BOB, 500, collect_read, &r, NULL, 0), 0);
+    assert_int_equal(get(h, BOB, 4).read_at, 250); /* never moved again */
     assert_int_equal(el_hist_conv_mark_read(h, CONV_BOB, 0, NULL, NULL, NULL, 0),
                      EL_ERR_INVALID);
     el_hist_close(h);
@@ -1053,12 +1062,149 @@ static void test_transactions_and_reentry(void **state)
     el_hist_close(h);
 }
 
+/* ---- a damaged file --------------------------------------------------- */
+
+/* A history of n messages with ~400-byte texts (many pages), closed (the
+ * WAL is merged back into the file). */
+static void make_filled(tmpdb *t, unsigned n)
+{
+    tmpdb_make(t);
+    el_hist *h = open_path(t->path);
+    char text[400];
+    memset(text, 'x', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    for (unsigned i = 1; i <= n; i++)
+        assert_int_equal(add(h, msg(CONV_BOB, BOB, false, i, text, i, i), NULL, 0), 1);
+    el_hist_close(h);
+}
+
+static unsigned char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n >= 0);
+    rewind(f);
+    unsigned char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Opening must fail with EL_ERR_DB, an error that names the file and says
+ * what to do, and leave every byte of the file as it was. */
+static void expect_refused(const tmpdb *t, const char *detail)
+{
+    size_t before_n = 0, after_n = 0;
+    unsigned char *before = read_all(t->path, &before_n);
+    el_hist *h = NULL;
+    char err[512] = "";
+    assert_int_equal(el_hist_open(&h, t->path, err, sizeof err), EL_ERR_DB);
+    assert_null(h);
+    assert_non_null(strstr(err, t->path));
+    assert_non_null(strstr(err, "damaged"));
+    assert_non_null(strstr(err, "move it aside"));
+    if (detail && !strstr(err, detail))
+        fail_msg("error \"%s\" does not say \"%s\"", err, detail);
+    unsigned char *after = read_all(t->path, &after_n);
+    assert_int_equal(after_n, before_n);
+    assert_memory_equal(after, before, before_n);
+    free(before);
+    free(after);
+    /* and again: a second start does not "repair" it into an empty one */
+    assert_int_equal(el_hist_open(&h, t->path, err, sizeof err), EL_ERR_DB);
+    assert_null(h);
+}
+
+static void test_garbage_file_refused(void **state)
+{
+    (void)state;
+    tmpdb t;
+    tmpdb_make(&t);
+    FILE *f = fopen(t.path, "wb");
+    assert_non_null(f);
+    unsigned seed = 12345;
+    for (int i = 0; i < 65536; i++)
+        fputc((int)((seed = seed * 1103515245u + 12345u) >> 16) & 0xff, f);
+    fclose(f);
+    assert_int_equal(chmod(t.path, 0600), 0);
+    expect_refused(&t, "not a database");
+    tmpdb_remove(&t);
+}
+
+static void test_truncated_file_refused(void **state)
+{
+    (void)state;
+    tmpdb t;
+    make_filled(&t, 300);
+    struct stat st;
+    assert_int_equal(stat(t.path, &st), 0);
+    assert_true(st.st_size > 40 * 4096);
+    assert_int_equal(truncate(t.path, st.st_size / 2), 0);
+    expect_refused(&t, NULL);
+    tmpdb_remove(&t);
+}
+
+static void test_overwritten_page_refused(void **state)
+{
+    (void)state;
+    tmpdb t;
+    make_filled(&t, 300);
+    /* page 20 (of ~60): a leaf of the messages table or of its FTS index */
+    FILE *f = fopen(t.path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 19L * 4096, SEEK_SET), 0);
+    for (int i = 0; i < 4096; i++)
+        fputc(0xa5, f);
+    fclose(f);
+    expect_refused(&t, NULL);
+    tmpdb_remove(&t);
+}
+
+/* An intact file of schema 1 (ordered by ts) is migrated to 2 and keeps
+ * everything; the new order is arrival order. */
+static void test_migration_to_arrival_order(void **state)
+{
+    (void)state;
+    tmpdb t;
+    tmpdb_make(&t);
+    el_hist *h = open_path(t.path);
+    assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 1, "first", 900, 1), NULL, 0), 1);
+    assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 2, "second", 100, 2), NULL, 0), 1);
+    el_hist_close(h);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP INDEX messages_by_conv_row;"
+                                  "CREATE INDEX messages_by_conv ON messages"
+                                  " (conv, ts, received_at, row_id);"
+                                  "PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    h = open_path(t.path);
+    assert_int_equal(el_hist_schema_version(h, NULL, 0), 2);
+    msgs got;
+    assert_int_equal(list(h, CONV_BOB, 0, 10, &got), 2);
+    assert_string_equal(got.m[0].text, "first");
+    assert_string_equal(got.m[1].text, "second");
+    el_hist_close(h);
+    tmpdb_remove(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_mode_wal_version),
         cmocka_unit_test(test_file_open_to_others_refused),
         cmocka_unit_test(test_newer_schema_refused),
+        cmocka_unit_test(test_garbage_file_refused),
+        cmocka_unit_test(test_truncated_file_refused),
+        cmocka_unit_test(test_overwritten_page_refused),
+        cmocka_unit_test(test_migration_to_arrival_order),
         cmocka_unit_test(test_msg_add_duplicate),
         cmocka_unit_test(test_msg_invalid_input),
         cmocka_unit_test(test_msg_order_and_scrollback),
