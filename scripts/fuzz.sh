@@ -8,6 +8,7 @@
 # Builds in build-fuzz/ (EL_FUZZ_BUILD overrides). Each target starts from
 # its seeds in tests/fuzz/corpus/<target>/ and writes what it discovers to
 # build-fuzz/corpus/<target>/ (the repository's seeds are never modified).
+# Ends with a table "target execs exec/s cov corpus" per target.
 # Crash inputs land in build-fuzz/artifacts/. Exits non-zero if any target
 # crashes, times out, leaks or fails to build.
 set -euo pipefail
@@ -25,7 +26,7 @@ esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${EL_FUZZ_BUILD:-$root/build-fuzz}
-targets=(json sio eio sdp dcep msg frame hs)
+targets=(json sio eio sdp dcep msg frame hs http event seal hist)
 
 cc=${CC:-}
 if [[ -z $cc || $cc != *clang* ]]; then
@@ -52,14 +53,14 @@ cmake --build "$build" -j"$jobs" --target "${targets[@]/#/fuzz_}"
 
 mkdir -p "$build/artifacts"
 failed=()
-summary=()
+table=()
 for t in "${targets[@]}"; do
     work="$build/corpus/$t"
     seeds="$root/tests/fuzz/corpus/$t"
     mkdir -p "$work"
     dict=()
     case $t in
-    json | msg) dict=(-dict="$root/tests/fuzz/json.dict") ;;
+    json | msg | event) dict=(-dict="$root/tests/fuzz/json.dict") ;;
     sio | eio) dict=(-dict="$root/tests/fuzz/sio.dict") ;;
     sdp) dict=(-dict="$root/tests/fuzz/sdp.dict") ;;
     esac
@@ -72,10 +73,11 @@ for t in "${targets[@]}"; do
     rc=$?
     set -e
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | sed 's/cov: //' || true)
+    rate=$(grep -o 'exec/s: [0-9]*' "$log" | tail -1 | sed 's/exec\/s: //' || true)
     corpus=$(find "$work" -type f | wc -l)
-    line="fuzz_$t: rc=$rc execs=${execs:-?} ${cov:-} corpus=$corpus"
-    summary+=("$line")
+    line="fuzz_$t: rc=$rc execs=${execs:-?} exec/s=${rate:-?} cov=${cov:-?} corpus=$corpus"
+    table+=("$(printf '%-8s %12s %8s %6s %7s' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$corpus")")
     if [[ $rc -ne 0 ]]; then
         failed+=("$t")
         echo "$line  FAILED" >&2
@@ -85,8 +87,11 @@ for t in "${targets[@]}"; do
     fi
 done
 
-echo "== summary"
-printf '%s\n' "${summary[@]}"
+# The table docs/RELIABILITY.md quotes: totals of this run, per target
+# (cov: libFuzzer's edge coverage; corpus: inputs kept in the work corpus).
+echo "== summary (${secs}s per target)"
+printf '%-8s %12s %8s %6s %7s\n' target execs exec/s cov corpus
+printf '%s\n' "${table[@]}"
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "fuzz.sh: failing targets: ${failed[*]} (inputs in $build/artifacts/)" >&2
     exit 1

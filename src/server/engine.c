@@ -5,6 +5,7 @@
  * session to a WebSocket. The upper layer is socket.c (Socket.IO) or, for the
  * /engine.io/ conformance path, a raw echo. */
 #include "server/server_int.h"
+#include "server/request.h"
 
 #include "base/enc.h"
 #include "base/log.h"
@@ -47,36 +48,15 @@ static void queue_free(el_conn *c)
 
 /* ---- query strings ---- */
 
-typedef struct {
-    char eio[8];
-    char transport[16];
-    char sid[32];
-    int has_eio, has_transport, has_sid;
-} eio_query;
-
-static void read_query(struct lws *wsi, eio_query *q)
+static void read_query(struct lws *wsi, el_req_query *q)
 {
-    memset(q, 0, sizeof *q);
+    el_req_query_init(q);
     char frag[128];
     for (int n = 0; n < 32; n++) {
         int len = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, n);
         if (len < 0)
             break;
-        char *eq = strchr(frag, '=');
-        if (!eq)
-            continue;
-        *eq = '\0';
-        const char *v = eq + 1;
-        if (!strcmp(frag, "EIO")) {
-            q->has_eio = 1;
-            snprintf(q->eio, sizeof q->eio, "%s", v);
-        } else if (!strcmp(frag, "transport")) {
-            q->has_transport = 1;
-            snprintf(q->transport, sizeof q->transport, "%s", v);
-        } else if (!strcmp(frag, "sid")) {
-            q->has_sid = 1;
-            snprintf(q->sid, sizeof q->sid, "%s", v);
-        }
+        el_req_query_arg(q, frag);
     }
 }
 
@@ -556,7 +536,7 @@ int el_engine_http(struct lws *wsi, el_pss *pss, const char *path)
 {
     el_server *srv = lws_context_user(lws_get_context(wsi));
     int engine_only = strncmp(path, "/engine.io", 10) == 0;
-    eio_query q;
+    el_req_query q;
     read_query(wsi, &q);
     pss->kind = KIND_NONE;
     pss->final_pkt = 0;
@@ -564,10 +544,11 @@ int el_engine_http(struct lws *wsi, el_pss *pss, const char *path)
     int method = method_of(wsi);
     if (method == 'O')
         return el_http_reply(wsi, 204, "text/plain", "", 0, 0);
-    if (!q.has_transport || (strcmp(q.transport, "polling") && strcmp(q.transport, "websocket")))
+    el_req_q_verdict v = el_req_query_poll(&q, method == 'G');
+    if (v == EL_REQ_Q_TRANSPORT_UNKNOWN)
         return reply_error(wsi, 0, "Transport unknown");
     el_conn *c = NULL;
-    if (q.has_sid) {
+    if (v == EL_REQ_Q_SESSION) {
         c = find_live(srv, q.sid);
         if (!c)
             return reply_error(wsi, 1, "Session ID unknown");
@@ -575,11 +556,11 @@ int el_engine_http(struct lws *wsi, el_pss *pss, const char *path)
             (c->engine_only != engine_only))
             return reply_error(wsi, 3, "Bad request");
     } else {
-        if (method != 'G')
+        if (v == EL_REQ_Q_BAD_METHOD)
             return reply_error(wsi, 2, "Bad handshake method");
-        if (!q.has_eio || strcmp(q.eio, "4"))
+        if (v == EL_REQ_Q_BAD_VERSION)
             return reply_error(wsi, 5, "Unsupported protocol version");
-        if (strcmp(q.transport, "polling"))
+        if (v == EL_REQ_Q_BAD_REQUEST)
             return reply_error(wsi, 3, "Bad request");
         return handshake_polling(wsi, pss, engine_only);
     }
@@ -791,13 +772,9 @@ int el_engine_ws_filter(struct lws *wsi)
                   (srv->cfg->conformance && !strncmp(uri, "/engine.io", 10));
     if (!ok_path)
         return -1;
-    eio_query q;
+    el_req_query q;
     read_query(wsi, &q);
-    if (!q.has_transport || strcmp(q.transport, "websocket"))
-        return -1;
-    if (!q.has_sid && (!q.has_eio || strcmp(q.eio, "4")))
-        return -1;
-    return 0;
+    return el_req_query_ws_ok(&q) ? 0 : -1;
 }
 
 int el_engine_ws_established(struct lws *wsi, el_pss *pss)
@@ -806,7 +783,7 @@ int el_engine_ws_established(struct lws *wsi, el_pss *pss)
     char uri[128];
     lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
     int engine_only = !strncmp(uri, "/engine.io", 10);
-    eio_query q;
+    el_req_query q;
     read_query(wsi, &q);
     memset(pss, 0, sizeof *pss);
 

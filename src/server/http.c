@@ -1,17 +1,17 @@
 /* http.c - plain HTTP: the web client's static files, /healthz, /metrics.
  *
  * Static files are resolved with realpath() and must stay under the web
- * root; directories are never listed (a folder serves its index.html or
+ * root (el_req_map_path, request.c); directories are never listed (a folder serves its index.html or
  * nothing). Every response carries nosniff and a strict CSP: the web client
  * loads only its own scripts, styles and the signaling endpoint. */
 #include "server/server_int.h"
+#include "server/request.h"
 
 #include "base/log.h"
 
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define CSP "default-src 'self'; script-src 'self'; style-src 'self'; " \
             "img-src 'self' data: blob:; media-src 'self' blob: mediastream:; " \
@@ -92,27 +92,11 @@ int el_http_reply(struct lws *wsi, int status, const char *ctype, const char *bo
 
 static int serve_file(struct lws *wsi, el_server *srv, const char *path)
 {
-    if (!srv->web_root[0])
-        return el_http_reply(wsi, 404, "text/plain", "not found\n", 10, 0);
-    if (path[0] != '/' || strstr(path, "/..") || strchr(path, '\\'))
-        return el_http_reply(wsi, 404, "text/plain", "not found\n", 10, 0);
-    char want[PATH_MAX], real[PATH_MAX];
-    int n = snprintf(want, sizeof want, "%s%s", srv->web_root, path);
-    if (n < 0 || (size_t)n >= sizeof want)
+    char real[PATH_MAX];
+    int status = el_req_map_path(srv->web_root, path, real, sizeof real);
+    if (status == EL_REQ_TOO_LONG)
         return el_http_reply(wsi, 414, "text/plain", "path too long\n", 14, 0);
-    struct stat st;
-    if (!realpath(want, real) || stat(real, &st) < 0)
-        return el_http_reply(wsi, 404, "text/plain", "not found\n", 10, 0);
-    if (S_ISDIR(st.st_mode)) {
-        size_t rl = strlen(real);
-        if (rl + sizeof "/index.html" > sizeof real)
-            return el_http_reply(wsi, 404, "text/plain", "not found\n", 10, 0);
-        memcpy(real + rl, "/index.html", sizeof "/index.html");
-        if (stat(real, &st) < 0)
-            return el_http_reply(wsi, 404, "text/plain", "not found\n", 10, 0);
-    }
-    size_t rootlen = strlen(srv->web_root);
-    if (!S_ISREG(st.st_mode) || strncmp(real, srv->web_root, rootlen) || real[rootlen] != '/')
+    if (status != EL_REQ_FOUND)
         return el_http_reply(wsi, 404, "text/plain", "not found\n", 10, 0);
 
     unsigned char extra[1024], *p = extra, *end = extra + sizeof extra;
