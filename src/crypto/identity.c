@@ -11,6 +11,7 @@
 
 #include "base/enc.h"
 #include "base/err.h"
+#include "crypto/backup.h"
 
 /* Domain-separation prefixes. sizeof() of each array counts the string's
  * terminating NUL, which is exactly the single 0x00 byte the protocol puts
@@ -445,4 +446,22 @@ int el_identity_sign(const el_identity *id, const uint8_t *msg, size_t len,
     if (!id || (!msg && len) || !sig)
         return EL_ERR_INVALID;
     return ed25519_sign(id->ik, msg, len, sig);
+}
+
+/* ---- public key file (el_identity.h) ----------------------------------- */
+
+/* The public names of the C client's key file: the format, its checks and
+ * its errors are backup.c's; here only the flag is translated, so that the
+ * public header does not depend on backup.h. */
+int el_identity_load(const char *path, const char *passphrase, el_identity **out, char *err,
+                     size_t errlen)
+{
+    return el_backup_load_file(path, passphrase, out, err, errlen);
+}
+
+int el_identity_save(const el_identity *id, const char *path, const char *passphrase,
+                     unsigned flags, char *err, size_t errlen)
+{
+    unsigned bflags = (flags & EL_IDENTITY_REPLACE) ? EL_BACKUP_REPLACE : 0;
+    return el_backup_save_file(path, id, passphrase, bflags, err, errlen);
 }

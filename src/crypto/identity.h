@@ -33,6 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* the public part: el_identity, generate/load/save/peer ID/free */
+#include <echolink/el_identity.h>
+
 #define EL_ID_KEY_LEN 32    /* Ed25519 / X25519 public or private key, bytes */
 #define EL_ID_SIG_LEN 64    /* Ed25519 signature, bytes */
 #define EL_ID_NONCE_LEN 32  /* login challenge nonce, bytes */
@@ -98,9 +101,9 @@ int el_id_verify_login(const el_id_bundle *b, const uint8_t nonce[EL_ID_NONCE_LE
 int el_id_verify_login_b64(const el_id_bundle *b, const uint8_t nonce[EL_ID_NONCE_LEN],
                            const char *sid, const char *sig_b64);
 
-/* A private identity: both key pairs plus the derived bundle and peer ID. The
- * secret keys live in OpenSSL key objects, which clear them when freed. */
-typedef struct el_identity el_identity;
+/* A private identity (el_identity, declared in the public el_identity.h):
+ * both key pairs plus the derived bundle and peer ID. The secret keys live
+ * in OpenSSL key objects, which clear them when freed. */
 
 /* Builds an identity from a 32-byte Ed25519 seed and a 32-byte X25519 private
  * key (used as given; X25519 clamps at use). The inputs are only read during
@@ -110,16 +113,15 @@ typedef struct el_identity el_identity;
 int el_identity_new(el_identity **out, const uint8_t ik_seed[EL_ID_KEY_LEN],
                     const uint8_t sk_private[EL_ID_KEY_LEN], char *err, size_t errlen);
 
-/* Creates a fresh identity from RAND_bytes. Same results as el_identity_new. */
-int el_identity_generate(el_identity **out, char *err, size_t errlen);
+/* el_identity_generate (from RAND_bytes; same results as el_identity_new),
+ * el_identity_free and el_identity_peer_id are public: el_identity.h.
+ * el_identity_load and el_identity_save are the key file of crypto/backup.h
+ * (el_backup_load_file / el_backup_save_file) under public names; their
+ * codes are backup.h's. */
 
-/* Frees the identity and clears its secrets; NULL is a no-op. */
-void el_identity_free(el_identity *id);
-
-/* The public bundle (sk_sig already made and checked) and the peer ID. The
- * returned pointers belong to `id` and are valid until el_identity_free. */
+/* The public bundle (sk_sig already made and checked). The returned pointer
+ * belongs to `id` and is valid until el_identity_free. */
 const el_id_bundle *el_identity_bundle(const el_identity *id);
-const char *el_identity_peer_id(const el_identity *id);
 
 /* Signs a login challenge (see el_id_verify_login for sid rules). Returns
  * EL_OK, EL_ERR_INVALID for a NULL argument or an unacceptable sid, or

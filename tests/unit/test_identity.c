@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -387,6 +390,67 @@ static void test_arguments(void **state)
     el_identity_free(id);
 }
 
+/* The public key-file calls of include/echolink/el_identity.h. */
+static void test_key_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/el-idfile-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char plain[256], sealed[256], missing[256];
+    snprintf(plain, sizeof plain, "%s/plain.key", dir);
+    snprintf(sealed, sizeof sealed, "%s/sealed.key", dir);
+    snprintf(missing, sizeof missing, "%s/none.key", dir);
+    char err[256];
+    el_identity *id = NULL, *back = NULL, *other = NULL;
+    assert_int_equal(el_identity_generate(&id, err, sizeof err), EL_OK);
+
+    /* unencrypted and encrypted round trips keep the peer ID; mode 0600 */
+    assert_int_equal(el_identity_save(id, plain, NULL, 0, err, sizeof err), EL_OK);
+    struct stat st;
+    assert_int_equal(stat(plain, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(el_identity_load(plain, NULL, &back, err, sizeof err), EL_OK);
+    assert_string_equal(el_identity_peer_id(back), el_identity_peer_id(id));
+    el_identity_free(back);
+    back = NULL;
+    assert_int_equal(el_identity_save(id, sealed, "correct horse", 0, err, sizeof err), EL_OK);
+    assert_int_equal(el_identity_load(sealed, "correct horse", &back, err, sizeof err), EL_OK);
+    assert_string_equal(el_identity_peer_id(back), el_identity_peer_id(id));
+    el_identity_free(back);
+    back = NULL;
+
+    /* an identity is never overwritten by accident; REPLACE does it */
+    assert_int_equal(el_identity_generate(&other, err, sizeof err), EL_OK);
+    assert_true(el_identity_save(other, plain, NULL, 0, err, sizeof err) < 0);
+    assert_int_equal(el_identity_load(plain, NULL, &back, err, sizeof err), EL_OK);
+    assert_string_equal(el_identity_peer_id(back), el_identity_peer_id(id));
+    el_identity_free(back);
+    back = NULL;
+    assert_int_equal(el_identity_save(other, plain, NULL, EL_IDENTITY_REPLACE, err, sizeof err), EL_OK);
+    assert_int_equal(el_identity_load(plain, NULL, &back, err, sizeof err), EL_OK);
+    assert_string_equal(el_identity_peer_id(back), el_identity_peer_id(other));
+    el_identity_free(back);
+    back = NULL;
+
+    /* refused: no passphrase or a wrong one, a file others can read, no file */
+    assert_true(el_identity_load(sealed, NULL, &back, err, sizeof err) < 0);
+    assert_null(back);
+    assert_true(strlen(err) > 0);
+    assert_true(el_identity_load(sealed, "wrong", &back, err, sizeof err) < 0);
+    assert_null(back);
+    assert_int_equal(chmod(plain, 0644), 0);
+    assert_true(el_identity_load(plain, NULL, &back, err, sizeof err) < 0);
+    assert_null(back);
+    assert_true(el_identity_load(missing, NULL, &back, err, sizeof err) < 0);
+    assert_null(back);
+
+    el_identity_free(id);
+    el_identity_free(other);
+    unlink(plain);
+    unlink(sealed);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_generate_round_trip),
         cmocka_unit_test(test_bit_flips),
         cmocka_unit_test(test_arguments),
+        cmocka_unit_test(test_key_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
