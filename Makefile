@@ -47,6 +47,7 @@ fuzz: deps
 check-long: deps build build-test
 	scripts/fuzz.sh long
 	scripts/tsan.sh
+	SOAK_JSON=build/soak.json scripts/soak.sh
 	scripts/deb-build.sh
 	cd build-test && ctest --output-on-failure -L long
 

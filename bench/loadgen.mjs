@@ -1,9 +1,7 @@
 // loadgen.mjs - load generator for bench/run.sh. One client implementation
-// for both servers: a raw `ws` WebSocket speaking the minimum of Engine.IO v4
-// / Socket.IO v5 (open, ping -> "3", "40" CONNECT, events with ack ids, acks)
-// and EchoLink's login (challenge -> login signed with web/lib/identity.js).
-// 10,000 socket.io-client instances would cost the generator far more than
-// the servers; this costs a few KB each.
+// for both servers (bench/lib/sio.mjs, shared with bench/soak.mjs): a raw
+// `ws` WebSocket speaking the minimum of Engine.IO v4 / Socket.IO v5 and
+// EchoLink's login.
 //
 //   node bench/loadgen.mjs mem   --port P --pid PID --n 10000 [--warmup 50] [--idle S] [--hold S]
 //   node bench/loadgen.mjs relay --port P --pid PID --pairs 200 --window 4
@@ -18,10 +16,9 @@
 //
 // Prints progress on stderr and one line "RESULT {json}" on stdout. Every
 // wait is bounded; a watchdog ends the process if a phase hangs.
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import WebSocket from 'ws';
-import { generateIdentity, bundleOf, signLogin } from '../web/lib/identity.js';
+import { makeIdentities, connectAll as sioConnectAll, pct, sdpOfSize, urlOf } from './lib/sio.mjs';
+import { rssKB, cpuS as procCpuS, machineBusyS as procMachineBusyS } from './lib/proc.mjs';
 
 const mode = process.argv[2];
 const args = process.argv.slice(3);
@@ -37,7 +34,6 @@ const PORT = PORTS[0];
 const PID = PIDS[0];
 const CLK_TCK = Number(opt('--clk-tck', '100'));
 const WATCHDOG_S = Number(opt('--watchdog', '100'));
-const urlOf = (port) => `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`;
 const URL_ = urlOf(PORT);
 if (!PORT || !PID || PORTS.some((p) => !p) || PIDS.some((p) => !p) || OTHER_PIDS.some((p) => !p) ||
     (mode !== 'mem' && mode !== 'relay') || (mode === 'mem' && PORTS.length > 1)) {
@@ -50,135 +46,10 @@ setTimeout(() => { console.error(`loadgen: watchdog (${WATCHDOG_S} s) expired`);
 const log = (...a) => console.error('  [loadgen]', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// ---- /proc of the server ----
-
-function rssKB(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
-/** utime + stime of the whole process (all threads), in seconds. */
-function cpuS(pid) {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
+const cpuS = (pid) => procCpuS(pid, CLK_TCK);
 const cpuSumS = (pids) => pids.reduce((a, p) => a + cpuS(p), 0);
-
-/** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
-function machineBusyS() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal (guest is inside user)
-  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / CLK_TCK;
-}
-
-// ---- a minimal Engine.IO v4 / Socket.IO v5 client ----
-
-class Client {
-  constructor(ident, bundle, url = URL_) {
-    this.url = url;
-    this.ident = ident;
-    this.bundle = bundle;
-    this.ws = null;
-    this.peerId = null;
-    this.nextAck = 0;
-    this.acks = new Map(); // ack id -> callback(arg)
-    this.onEvent = null;   // (name, arg, raw) after login
-    this.closed = false;
-  }
-
-  /** Connects, answers the challenge, logs in; resolves with the peer id. */
-  login(timeoutMs = 20000) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => fail(new Error('login timeout')), timeoutMs);
-      const fail = (e) => { clearTimeout(timer); this.close(); reject(e); };
-      const ws = new WebSocket(this.url, { perMessageDeflate: false });
-      this.ws = ws;
-      ws.on('error', (e) => fail(e));
-      ws.on('close', () => { this.closed = true; if (!this.peerId) fail(new Error('closed before login')); });
-      ws.on('message', (data) => {
-        const s = data.toString();
-        const t = s.charCodeAt(0);
-        if (t === 0x32 /* 2 ping */) { ws.send('3'); return; }
-        if (t === 0x30 /* 0 open */) { ws.send('40'); return; }
-        if (t !== 0x34 /* 4 message */) return;
-        const k = s.charCodeAt(1);
-        if (k === 0x32 /* 2 EVENT */ || k === 0x33 /* 3 ACK */) {
-          let i = 2;
-          while (i < s.length && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++;
-          const id = i > 2 ? Number(s.slice(2, i)) : -1;
-          const body = JSON.parse(s.slice(i));
-          if (k === 0x33) {
-            const cb = this.acks.get(id);
-            if (cb) { this.acks.delete(id); cb(body[0]); }
-          } else if (body[0] === 'challenge' && !this.peerId) {
-            signLogin(this.ident, body[1].nonce, body[1].sid).then((sig) => {
-              this.emit('login', { ...this.bundle, sig }, (ack) => {
-                if (!ack || ack.ok !== true) return fail(new Error(`login refused: ${JSON.stringify(ack)}`));
-                clearTimeout(timer);
-                this.peerId = ack.peer_id;
-                resolve(ack.peer_id);
-              });
-            }, fail);
-          } else if (this.onEvent) {
-            this.onEvent(body[0], body[1]);
-          }
-        } else if (k === 0x34 /* CONNECT_ERROR */ || k === 0x31 /* DISCONNECT */) {
-          if (!this.peerId) fail(new Error(`refused: ${s}`));
-        }
-      });
-    });
-  }
-
-  emit(event, arg, cb) {
-    const id = this.nextAck++;
-    this.acks.set(id, cb);
-    this.ws.send(`42${id}${JSON.stringify([event, arg])}`);
-  }
-
-  /** Like emit, for an already-serialized argument. */
-  emitRaw(event, json, cb) {
-    const id = this.nextAck++;
-    this.acks.set(id, cb);
-    this.ws.send(`42${id}["${event}",${json}]`);
-  }
-
-  close() {
-    if (this.ws && !this.closed) { this.closed = true; this.ws.terminate(); }
-  }
-}
-
-// Identities: WebCrypto Ed25519/X25519, as the web client makes them.
-async function makeIdentities(n) {
-  const out = [];
-  for (let i = 0; i < n; i += 256) {
-    const batch = await Promise.all(Array.from({ length: Math.min(256, n - i) }, async () => {
-      const ident = await generateIdentity();
-      return { ident, bundle: await bundleOf(ident) };
-    }));
-    out.push(...batch);
-  }
-  return out;
-}
-
-/** Logs in every identity, at most `par` handshakes in flight. */
-async function connectAll(ids, par = 100, urlAt = () => URL_) {
-  const clients = ids.map(({ ident, bundle }, i) => new Client(ident, bundle, urlAt(i)));
-  let next = 0, failed = 0, firstErr = null;
-  const worker = async () => {
-    while (next < clients.length) {
-      const c = clients[next++];
-      try { await c.login(); } catch (e) { failed++; firstErr ??= e; }
-    }
-  };
-  await Promise.all(Array.from({ length: par }, worker));
-  if (failed) throw new Error(`${failed} of ${clients.length} logins failed; first: ${firstErr?.message}`);
-  return clients;
-}
-
-function pct(sorted, p) {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
+const machineBusyS = () => procMachineBusyS(CLK_TCK);
+const connectAll = (ids, par = 100, urlAt = () => URL_) => sioConnectAll(ids, par, urlAt);
 
 // ---- phase: memory per idle connection ----
 
@@ -227,19 +98,6 @@ async function memPhase() {
 }
 
 // ---- phase: relay throughput, latency and server CPU per event ----
-
-function sdpOfSize(bytes) {
-  // Looks like SDP (CRLF lines, which JSON escapes as \r\n); `bytes` long as JSON text.
-  const lines = ['v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0',
-    'a=group:BUNDLE 0', 'a=msid-semantic: WMS', 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel',
-    'c=IN IP4 0.0.0.0', 'a=ice-ufrag:EsAw', 'a=ice-pwd:bP+XJMM09aR8AiX1jdukzR6Y',
-    'a=fingerprint:sha-256 DA:39:A3:EE:5E:6B:4B:0D:32:55:BF:EF:95:60:18:90:AF:D8:07:09:00:11:22:33:44:55:66:77:88:99:AA:BB',
-    'a=setup:actpass', 'a=mid:0', 'a=sctp-port:5000', 'a=max-message-size:262144'];
-  let s = lines.join('\r\n') + '\r\n';
-  while (JSON.stringify(s).length < bytes) s += 'a=candidate:1 1 udp 2122260223 192.168.1.20 54321 typ host\r\n';
-  while (JSON.stringify(s).length > bytes) s = s.slice(0, -1);
-  return s;
-}
 
 async function relayPhase() {
   const pairs = Number(opt('--pairs', '200'));

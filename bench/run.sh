@@ -146,7 +146,7 @@ node bench/report.mjs "$TMP/ours-mem.json" "$TMP/ref-mem.json" "$TMP/ours-relay.
 # Results of an earlier run would be plotted as if they were this run's.
 rm -rf "$OUT"
 mkdir -p "$OUT"
-node -e 'const f=require("fs");const o={};for(const p of process.argv.slice(2)){o[p.split("/").pop().replace(".json","")]=JSON.parse(f.readFileSync(p,"utf8"))}console.log(JSON.stringify(o,null,1))' \
+node -e 'const f=require("fs");const o={};for(const p of process.argv.slice(1)){o[p.split("/").pop().replace(".json","")]=JSON.parse(f.readFileSync(p,"utf8"))}console.log(JSON.stringify(o,null,1))' \
     "$TMP/ours-mem.json" "$TMP/ref-mem.json" "$TMP/ours-relay.json" "$TMP/ref-relay.json" >"$OUT/signaling.json"
 [ -z "${BENCH_JSON:-}" ] || cp "$OUT/signaling.json" "$BENCH_JSON"
 BENCH_E2EE_JSON=$OUT/e2ee.json bench/e2ee.sh || echo "bench: bench/e2ee.sh failed" >&2

@@ -1,0 +1,26 @@
+// proc.mjs - what the load generators read about a server from /proc.
+import { readFileSync, readdirSync } from 'node:fs';
+
+export function rssKB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** utime + stime of the whole process (all threads), in seconds. */
+export function cpuS(pid, clkTck) {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+  return (Number(f[11]) + Number(f[12])) / clkTck;
+}
+
+/** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
+export function machineBusyS(clkTck) {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest is inside user)
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / clkTck;
+}
+
+/** Open descriptors of the process (needs the same user, or root). */
+export function fdCount(pid) {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
