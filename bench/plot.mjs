@@ -34,7 +34,8 @@ function load(name) {
 
 const OURS = 'EchoLink';
 const COLORS = { ours: '#1f77b4', ref: '#ff7f0e', third: '#2ca02c' };
-const TERM = "set encoding utf8\nset terminal svg size %W%,%H% dynamic font 'sans,11' background '#ffffff'";
+const TERM = "set encoding utf8\nset terminal svg size %W%,%H% dynamic noenhanced font 'sans,11' background '#ffffff'";
+mkdirSync(outDir, { recursive: true });
 const work = mkdtempSync(path.join(tmpdir(), 'echolink-plot-'));
 
 // gnuplot reads strings in double quotes ("\n" is a line break there).
@@ -86,7 +87,9 @@ const factor = (ours, ref, lower) =>
 
 // ---- signaling: echolinkd vs Node Socket.IO 4.8 ------------------------------
 const sig = load('signaling');
-if (sig) {
+const sigParts = ['ours-mem', 'ref-mem', 'ours-relay', 'ref-relay'];
+if (sig && !sigParts.every((k) => sig[k])) console.error(`plot: signaling.json lacks ${sigParts.filter((k) => !sig[k]).join(', ')}: skipped`);
+if (sig && sigParts.every((k) => sig[k])) {
   const om = sig['ours-mem'], rm = sig['ref-mem'], or = sig['ours-relay'], rr = sig['ref-relay'];
   const items = [
     { label: `memory per idle connection (N=${om.n})`, unit: 'KB', ours: om.kb_per_conn, ref: rm.kb_per_conn, lower: true, fmt: '%.2f' },
