@@ -6,6 +6,7 @@
 #include "rtc/ice.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -13,6 +14,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "rtc/fault.h"
 #include "rtc/sdp.h"
 
 #define COMPONENT 1            /* RTP/data: the only component (rtcp-mux, BUNDLE) */
@@ -66,6 +68,7 @@ struct el_ice {
     size_t rx_bytes;
     unsigned rx_budget;               /* datagrams still processed inline */
     GSource *rx_idle;                 /* drains rx; NULL when not scheduled */
+    el_fault *fault_tx, *fault_rx;    /* ECHOLINK_NETFAULT stages; NULL normally */
     int depth;                        /* user callbacks in progress */
     bool dead;                        /* el_ice_free called; free at depth 0 */
 };
@@ -386,19 +389,15 @@ static void schedule_rx(el_ice *ice)
     g_source_attach(ice->rx_idle, ice->ctx);
 }
 
-static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, gchar *buf,
-                    gpointer data)
+/* One datagram from the network (through the receive fault stage, if any). */
+static void recv_datagram(el_ice *ice, const uint8_t *buf, size_t len)
 {
-    el_ice *ice = data;
-    (void)agent;
-    (void)stream;
-    (void)component;
-    if (ice->dead || len == 0)
+    if (ice->dead)
         return;
     if (g_queue_is_empty(&ice->rx) && ice->rx_budget > 0) {
         if (--ice->rx_budget == 0)
             schedule_rx(ice); /* resets the budget once this burst is over */
-        process(ice, (const uint8_t *)buf, len);
+        process(ice, buf, len);
         return;
     }
     if (ice->rx_bytes + len > RX_MAX_BYTES)
@@ -409,6 +408,26 @@ static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, 
     g_queue_push_tail(&ice->rx, p);
     ice->rx_bytes += len;
     schedule_rx(ice);
+}
+
+static void fault_rx_out(void *user, const uint8_t *data, size_t len)
+{
+    recv_datagram(user, data, len);
+}
+
+static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, gchar *buf,
+                    gpointer data)
+{
+    el_ice *ice = data;
+    (void)agent;
+    (void)stream;
+    (void)component;
+    if (ice->dead || len == 0)
+        return;
+    if (ice->fault_rx)
+        el_fault_push(ice->fault_rx, (const uint8_t *)buf, len);
+    else
+        recv_datagram(ice, (const uint8_t *)buf, len);
 }
 
 /* ---- remote candidates ---------------------------------------------------- */
@@ -613,6 +632,72 @@ int el_ice_set_remote_credentials(el_ice *ice, const char *ufrag, const char *pw
     return EL_OK;
 }
 
+/* ---- fault injection (ECHOLINK_NETFAULT, a test hook) ----------------------- */
+
+static void fault_tx_out(void *user, const uint8_t *data, size_t len)
+{
+    el_ice *ice = user;
+    if (!ice->dead && ice->agent)
+        (void)nice_agent_send(ice->agent, ice->stream, COMPONENT, (guint)len,
+                              (const gchar *)data); /* best effort, like UDP */
+}
+
+static void log_fault_stats(const el_ice *ice, const char *dir, const el_fault *f)
+{
+    el_fault_stats st;
+    el_fault_get_stats(f, &st);
+    ICE_LOG(EL_LOG_INFO, ice,
+            "netfault %s: %" G_GUINT64_FORMAT " datagrams, %" G_GUINT64_FORMAT
+            " lost, %" G_GUINT64_FORMAT " duplicated, %" G_GUINT64_FORMAT
+            " delayed, %" G_GUINT64_FORMAT " reordered, %" G_GUINT64_FORMAT
+            " dropped at the caps, peak %zu held",
+            dir, st.pushed, st.lost, st.dup, st.delayed, st.reordered, st.cap_drops,
+            st.held_peak);
+}
+
+static void free_faults(el_ice *ice)
+{
+    if (ice->fault_tx)
+        log_fault_stats(ice, "send", ice->fault_tx);
+    if (ice->fault_rx)
+        log_fault_stats(ice, "recv", ice->fault_rx);
+    el_fault_free(ice->fault_tx);
+    el_fault_free(ice->fault_rx);
+    ice->fault_tx = ice->fault_rx = NULL;
+}
+
+/* Reads ECHOLINK_NETFAULT: a bad spec fails el_ice_new (a test that asked
+ * for faults must not silently run without them); an active one is warned
+ * about once per process, so it never goes unnoticed in production. */
+static int setup_faults(el_ice *ice, char *err, size_t errlen)
+{
+    static gsize warned;
+    const char *env = getenv("ECHOLINK_NETFAULT");
+    if (!env || !*env)
+        return EL_OK;
+    el_fault_spec spec;
+    char why[192];
+    if (el_fault_parse(env, &spec, why, sizeof why) != EL_OK)
+        return el_seterr(err, errlen, EL_ERR_INVALID, "ice: ECHOLINK_NETFAULT: %s", why);
+    if (!el_fault_spec_active(&spec))
+        return EL_OK;
+    if (g_once_init_enter(&warned)) {
+        char s[256];
+        el_fault_spec_write(&spec, s, sizeof s);
+        EL_WARN("ECHOLINK_NETFAULT is set: WebRTC datagrams are deliberately lost, delayed, "
+                "reordered or duplicated (%s); this is a test hook, unset it in production", s);
+        g_once_init_leave(&warned, 1);
+    }
+    if (spec.dir & EL_FAULT_SEND)
+        ice->fault_tx = el_fault_new(ice->ctx, &spec, fault_tx_out, ice);
+    if (spec.dir & EL_FAULT_RECV) {
+        if (spec.seed)
+            spec.seed++; /* the two directions must not mirror each other */
+        ice->fault_rx = el_fault_new(ice->ctx, &spec, fault_rx_out, ice);
+    }
+    return EL_OK;
+}
+
 /* ---- life cycle ----------------------------------------------------------- */
 
 static void cache_local_credentials(el_ice *ice)
@@ -628,6 +713,8 @@ static void cache_local_credentials(el_ice *ice)
 
 static void teardown(el_ice *ice)
 {
+    /* first: nothing held may go out (or in) once we start closing */
+    free_faults(ice);
     if (ice->agent) {
         g_signal_handlers_disconnect_by_data(ice->agent, ice);
         if (ice->stream)
@@ -711,6 +798,8 @@ el_ice *el_ice_new(GMainContext *ctx, int controlling, const el_ice_config *cfg,
     g_queue_init(&ice->rx);
     ice->rx_budget = RX_BURST;
     g_queue_init(&ice->pending);
+    if (setup_faults(ice, err, errlen) != EL_OK)
+        goto fail;
 
     ice->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245,
                                      NICE_AGENT_OPTION_ICE_TRICKLE |
@@ -800,6 +889,12 @@ int el_ice_send(el_ice *ice, const uint8_t *data, size_t len)
 {
     if (!ice || ice->dead || !data || len == 0 || len > EL_ICE_MAX_DATAGRAM)
         return EL_ERR_INVALID;
+    if (ice->fault_tx) {
+        if (ice->state == EL_ICE_NEW || ice->state == EL_ICE_CHECKING)
+            return EL_ERR_IO; /* no selected pair yet, as below */
+        el_fault_push(ice->fault_tx, data, len);
+        return EL_OK;
+    }
     gint n = nice_agent_send(ice->agent, ice->stream, COMPONENT, (guint)len,
                              (const gchar *)data);
     return n == (gint)len ? EL_OK : EL_ERR_IO;

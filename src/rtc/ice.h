@@ -85,6 +85,18 @@
  * ufrag) is held while credentials are missing or candidates are held, and
  * applied with them.
  *
+ * Fault injection (a test hook, docs/ARCHITECTURE.md "Testing hooks"). When
+ * the environment variable ECHOLINK_NETFAULT holds a fault spec (rtc/fault.h)
+ * as el_ice_new runs, the agent's datagrams - those given to el_ice_send
+ * (dir=send, the default) and/or those handed to on_data (dir=recv) - pass
+ * through an el_fault stage on ctx that loses, delays, reorders or
+ * duplicates them; STUN traffic is not touched. el_ice_send then returns
+ * EL_OK for a datagram it accepted even if it goes out later or never, and
+ * EL_ERR_IO only while the state is NEW or CHECKING. A spec that does not
+ * parse makes el_ice_new fail (EL_ERR_INVALID, reason in err); an active
+ * one is logged as a warning once per process. Held datagrams are dropped
+ * by el_ice_free.
+ *
  * Threads. An el_ice belongs to the thread that iterates ctx; call every
  * function from that thread.
  *

@@ -17,6 +17,7 @@
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 
 import { freePort, startRedis } from '../../js/lib/redis.mjs';
@@ -151,6 +152,46 @@ class Client {
     const r = await this.exited;
     clearTimeout(timer);
     return r;
+  }
+
+  /** Sends requests ({cmd, ...}) straight to the listener's control socket
+   *  (src/client/ctl.h) on one connection, all at once, without a process
+   *  per command (for bulk sends); resolves with the replies in request
+   *  order, or rejects after `timeout` ms. Needs a running listen(). */
+  control(reqs, { timeout = 60000 } = {}) {
+    const sock = path.join(this.home, 'default', 'control.sock');
+    return new Promise((resolve, reject) => {
+      const replies = new Array(reqs.length);
+      let left = reqs.length;
+      let buf = '';
+      const c = net.createConnection(sock);
+      const timer = setTimeout(() => {
+        c.destroy();
+        reject(new Error(`${this.name}: ${left} of ${reqs.length} control requests unanswered after ${timeout} ms`));
+      }, timeout);
+      const done = (err) => {
+        clearTimeout(timer);
+        c.destroy();
+        if (err) reject(err); else resolve(replies);
+      };
+      c.on('error', done);
+      c.on('connect', () => {
+        c.write(reqs.map((r, i) => JSON.stringify({ ...r, id: i + 1 })).join('\n') + '\n');
+      });
+      c.on('data', (d) => {
+        buf += d;
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (!line.trim()) continue;
+          const r = JSON.parse(line);
+          if (!Number.isInteger(r.id) || r.id < 1 || r.id > reqs.length || replies[r.id - 1]) continue;
+          replies[r.id - 1] = r;
+          if (--left === 0) done(null);
+        }
+      });
+    });
   }
 
   /** The first event (from index `from`) matching pred, waiting up to ms. */
