@@ -97,6 +97,8 @@ struct el_sctp {
     int depth;
     uint16_t in_streams, out_streams;
     size_t queued; /* bytes in all channel queues */
+    unsigned nchans;           /* channels in the table (EL_SCTP_MAX_CHANNELS) */
+    unsigned refused_over_cap; /* DCEP OPENs refused by the cap, for the log */
     int rr_last;   /* stream flush() served last: the next round starts after it */
     el_sctp_chan **pages[PAGES];
     el_sctp_chan *chans;
@@ -279,11 +281,13 @@ static el_sctp_chan *chan_new(el_sctp *s, uint16_t sid, const void *label, size_
     (*page)[sid & (PAGE_SIZE - 1)] = c;
     c->next = s->chans;
     s->chans = c;
+    s->nchans++;
     return c;
 }
 
 static void chan_unlink(el_sctp *s, el_sctp_chan *c)
 {
+    s->nchans--;
     s->pages[c->sid >> PAGE_BITS][c->sid & (PAGE_SIZE - 1)] = NULL;
     for (el_sctp_chan **pp = &s->chans; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
@@ -479,6 +483,14 @@ static void flush(el_sctp *s)
 
 /* ---- streams: adding and resetting ------------------------------------------- */
 
+/* A stream the peer opened (by OPEN or data) stays open on its side until
+ * our outgoing reset of the same id tells it to reset its own (RFC 8831
+ * §6.7): closing or refusing it needs our outgoing stream of that id. */
+static bool peer_stream_open(const el_sctp_chan *c)
+{
+    return !c->local && !c->out_reset_sent && !c->in_reset_done;
+}
+
 /* Channels on streams the peer refused to add can never send: drop their
  * queues and close them. */
 static void fail_missing_streams(el_sctp *s)
@@ -487,6 +499,10 @@ static void fail_missing_streams(el_sctp *s)
         if (c->sid >= s->out_streams && (c->qhead || !c->reset_wanted)) {
             msg_free_all(s, c);
             chan_close(s, c);
+        }
+        if (c->sid >= s->out_streams && c->reset_wanted && peer_stream_open(c)) {
+            /* no stream to reset with: give up on telling the peer */
+            c->out_reset_sent = c->out_reset_done = c->in_reset_done = true;
         }
     }
 }
@@ -498,7 +514,8 @@ static void ensure_streams(el_sctp *s)
         return;
     uint32_t need = 0;
     for (el_sctp_chan *c = s->chans; c; c = c->next)
-        if (c->qhead && c->sid >= s->out_streams && c->sid + 1u > need)
+        if ((c->qhead || (c->reset_wanted && peer_stream_open(c))) && c->sid >= s->out_streams &&
+            c->sid + 1u > need)
             need = c->sid + 1u;
     if (!need)
         return;
@@ -552,8 +569,13 @@ static void resets(el_sctp *s)
             continue;
         }
         if (!c->out_reset_sent && !c->qhead) {
-            if (c->sid >= s->out_streams) { /* no such outgoing stream */
-                c->out_reset_sent = c->out_reset_done = true;
+            if (c->sid >= s->out_streams) {
+                /* no such outgoing stream yet: if the peer's side is open,
+                 * ensure_streams asks for one and we reset then (else the
+                 * peer's channel would never close and ours never leave
+                 * the table); if not, nothing went out to reset */
+                if (!peer_stream_open(c))
+                    c->out_reset_sent = c->out_reset_done = true;
             } else if (n < sizeof list / sizeof list[0]) {
                 list[n++] = c->sid;
             }
@@ -633,6 +655,16 @@ static void handle_dcep(el_sctp *s, uint16_t sid, const uint8_t *data, size_t le
     }
     if (el_dcep_stream_is_ours(sid, s->dtls_client)) {
         EL_WARN("sctp %u: DCEP OPEN on stream %u breaks the even/odd rule", s->id, sid);
+        refuse_stream(s, sid);
+        return;
+    }
+    if (s->nchans >= EL_SCTP_MAX_CHANNELS) {
+        /* three warnings, then three per thousand: a flood of OPENs must
+         * not become a flood of log lines */
+        if (s->refused_over_cap++ % 1000 < 3)
+            EL_WARN("sctp %u: DCEP OPEN on stream %u refused: %u channels open (limit %d), "
+                    "%u refused so far",
+                    s->id, sid, s->nchans, EL_SCTP_MAX_CHANNELS, s->refused_over_cap);
         refuse_stream(s, sid);
         return;
     }
@@ -779,6 +811,13 @@ static void reset_one(el_sctp *s, uint16_t sid, uint16_t flags)
         partial_drop(s, sid);
         if (s->oom_sid == (int)sid)
             s->oom_sid = -1;
+        if (!c && s->up && !s->dead) {
+            /* the peer closed a channel whose OPEN never reached us (its
+             * stack drops a queued OPEN when the channel closes at once):
+             * it still waits for our reset of the same id, so answer as
+             * for any channel; invisible, so nothing is reported */
+            c = chan_new(s, sid, "", 0, "", 0);
+        }
         if (c) {
             c->in_reset_done = true;
             chan_close(s, c); /* RFC 8831 §6.7: answer with our own reset */

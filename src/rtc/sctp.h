@@ -44,7 +44,8 @@
  * remote=1 after we queued the ACK. A negotiated channel is reported open
  * (remote=0) once the association is up. A received OPEN that breaks the
  * rules (our parity, a used stream, malformed) is refused by resetting the
- * stream, without an ACK; user data on an unused stream likewise.
+ * stream, without an ACK; user data on an unused stream likewise; so is an
+ * OPEN that would make more than EL_SCTP_MAX_CHANNELS channels.
  *
  * Sending and bufferedAmount. usrsctp takes a whole message or nothing
  * (SCTP_EXPLICIT_EOR is not used), into a send buffer of
@@ -87,6 +88,16 @@
 #define EL_SCTP_STREAMS 1024              /* outgoing streams asked for in INIT; more are added on
                                              demand (SCTP_ADD_STREAMS); we accept up to 65535 in */
 #define EL_SCTP_MAX_QUEUED (16u * 1024 * 1024) /* bytes we queue above usrsctp, per association */
+/* Channels alive at once per association, both sides' together (streams
+ * being refused included). Each costs a struct, its label and protocol (up
+ * to 64 KiB each) here and in el_peer; a peer that opens thousands would
+ * otherwise make us hold them all. A DCEP OPEN from the peer that finds
+ * this many is refused by resetting its stream (no ACK) and logged. Our
+ * own opens count toward the cap but are never refused by it: they are
+ * the application's choice. libwebrtc stops at 511 channels of its own;
+ * 1024 is far above what EchoLink uses (chat + one channel per file
+ * transfer). */
+#define EL_SCTP_MAX_CHANNELS 1024
 
 typedef struct el_sctp el_sctp;
 

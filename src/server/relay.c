@@ -16,6 +16,14 @@
 
 static const char *const relay_names[EL_RELAY__COUNT] = {"offer", "answer", "ice_candidate"};
 
+/* Relayed bytes a target may have waiting in its send queue. Senders are
+ * rate-limited per connection, but several of them together can outrun a
+ * slow reader; past EL_CONN_MAX_QUEUE the target itself would be dropped
+ * ("send queue overflow"), so others' traffic could disconnect it. Refusing
+ * the relay here (rate_limited to the sender) keeps the victim's queue well
+ * below that and leaves room for its own acks and presence events. */
+#define RELAY_TARGET_BACKLOG (1024 * 1024)
+
 int el_relay_kind_of(const el_json *j, int name)
 {
     for (int k = 0; k < EL_RELAY__COUNT; k++)
@@ -72,6 +80,9 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_relay_kind kind,
     /* 42["<event>",{"from":"<from>"<,member>...}] */
     size_t elen = strlen(event);
     size_t cap = 4 + elen + 2 + 10 + EL_PEER_ID_CHARS + 1 + (size_t)(j->tok[obj].end - j->tok[obj].start) + 4;
+    if (target && target->q_bytes + cap > RELAY_TARGET_BACKLOG)
+        return el_handlers_reply_error(c, id, event, EL_REJ_RATE_LIMITED,
+                                       "the peer is not reading fast enough; retry later");
     el_pkt *p = el_pkt_new(cap);
     if (!p)
         return el_handlers_reply_error(c, id, event, EL_REJ_INTERNAL, "out of memory");

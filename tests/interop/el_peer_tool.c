@@ -16,6 +16,16 @@
  *   {"op":"restart_ice"}                           {"ev":"error","message"}
  *   {"op":"quit"}
  *
+ * Abuse tests (tests/interop/abuse.test.mjs):
+ *   {"op":"sink","on":bool}   count every received message instead of
+ *                             printing or echoing it (floods)
+ *   {"op":"stats"}            {"ev":"stats","rss_kb","channels_seen",
+ *                             "channels_closed","messages","bytes"}: our
+ *                             RSS, the channels the peer opened, the closes
+ *                             of any channel, what the sink counted
+ *   {"op":"quiet","on":bool}  no "channel"/"open"/"close" lines (thousands of
+ *                             channels); they are still counted
+ *
  * E2EE mode (src/client/secure.h), for the encryption tests:
  *   {"op":"secure","ik_seed_hex","sk_private_hex",  {"ev":"secure_ready","peer_id","ik","sk"}
  *        "expect","initiator","timeout_ms"?}       {"ev":"secure_failed","code","error"}
@@ -81,6 +91,9 @@ typedef struct {
     el_identity *id;
     el_secure *sec;
     el_trust *trust;
+    int sink, quiet;                  /* abuse tests */
+    uint64_t sink_messages, sink_bytes;
+    long channels_seen, channels_closed; /* remote channels reported; closes of any */
 } tool;
 
 static void emit(json_t *o)
@@ -158,13 +171,20 @@ static void blast_more(tool *t, chan_state *s)
 
 static void on_open(el_channel *ch, void *user)
 {
+    tool *t = user;
+    if (t && t->quiet)
+        return;
     emit(json_pack("{s:s, s:s, s:i}", "ev", "open", "label", el_channel_label(ch), "id", el_channel_id(ch)));
-    (void)user;
 }
 
 static void on_message(el_channel *ch, int binary, const uint8_t *data, size_t len, void *user)
 {
     tool *t = user;
+    if (t->sink) {
+        t->sink_messages++;
+        t->sink_bytes += len;
+        return;
+    }
     chan_state *s = state_of(t, ch);
     if (s && s->digest) {
         EVP_DigestUpdate(s->md, data, len);
@@ -194,7 +214,12 @@ static void on_message(el_channel *ch, int binary, const uint8_t *data, size_t l
 
 static void on_close(el_channel *ch, void *user)
 {
-    (void)user;
+    tool *t = user;
+    if (t) {
+        t->channels_closed++;
+        if (t->quiet)
+            return;
+    }
     emit(json_pack("{s:s, s:s}", "ev", "close", "label", el_channel_label(ch)));
 }
 
@@ -227,12 +252,27 @@ static void on_channel(el_peer *pc, el_channel *ch, void *user)
     tool *t = user;
     (void)pc;
     state_of(t, ch);
+    t->channels_seen++;
     if (t->sec)
         el_secure_add_channel(t->sec, ch);
     else
         el_channel_set_callbacks(ch, &chan_cbs, t);
     el_channel_set_buffered_low_threshold(ch, 1024 * 1024);
-    emit(json_pack("{s:s, s:s, s:i}", "ev", "channel", "label", el_channel_label(ch), "id", el_channel_id(ch)));
+    if (!t->quiet)
+        emit(json_pack("{s:s, s:s, s:i}", "ev", "channel", "label", el_channel_label(ch), "id", el_channel_id(ch)));
+}
+
+/* Resident set size in KiB (/proc/self/statm), or -1. */
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, rss = -1;
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld %ld", &size, &rss) != 2)
+        rss = -1;
+    fclose(f);
+    return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 /* ---- E2EE mode ---------------------------------------------------------- */
@@ -514,6 +554,15 @@ static void handle(tool *t, const char *line)
         } else {
             el_channel_close(s->ch);
         }
+    } else if (!strcmp(op, "sink")) {
+        t->sink = json_is_true(json_object_get(o, "on"));
+    } else if (!strcmp(op, "quiet")) {
+        t->quiet = json_is_true(json_object_get(o, "on"));
+    } else if (!strcmp(op, "stats")) {
+        emit(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "ev", "stats", "rss_kb", (json_int_t)rss_kb(),
+                       "channels_seen", (json_int_t)t->channels_seen, "channels_closed",
+                       (json_int_t)t->channels_closed, "messages", (json_int_t)t->sink_messages, "bytes",
+                       (json_int_t)t->sink_bytes));
     } else if (!strcmp(op, "echo")) {
         t->echo = json_is_true(json_object_get(o, "on"));
     } else if (!strcmp(op, "restart_ice")) {

@@ -8,10 +8,10 @@ import * as id from '../../../web/lib/identity.js';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** One HTTP request with the path sent exactly as given (no normalisation).
- *  Resolves {status, headers, body: Buffer}. */
-export function httpRequest(port, path, { method = 'GET', headers = {}, body, timeout = 5000 } = {}) {
+ *  localAddress: the source address (127.x.y.z). Resolves {status, headers, body: Buffer}. */
+export function httpRequest(port, path, { method = 'GET', headers = {}, body, timeout = 5000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, headers, agent: false, localAddress }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -31,9 +31,12 @@ export async function healthz(port) {
 
 /** A raw WebSocket speaking Engine.IO v4 by hand. Answers pings. */
 export class RawWs {
-  static open(port, query = 'EIO=4&transport=websocket', path = '/socket.io/') {
+  /** opts.localAddress: the source address (a 127.x.y.z, so that
+   *  per-address limits see distinct clients). */
+  static open(port, query = 'EIO=4&transport=websocket', path = '/socket.io/', opts = {}) {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}${path}?${query}`);
+      const ws = new WebSocket(`ws://127.0.0.1:${port}${path}?${query}`,
+        opts.localAddress ? { localAddress: opts.localAddress } : undefined);
       const raw = new RawWs(ws);
       const timer = setTimeout(() => { ws.terminate(); reject(new Error('raw ws: open timeout')); }, 5000);
       ws.once('open', () => { clearTimeout(timer); resolve(raw); });
