@@ -108,7 +108,7 @@ int sess_parse_conv(const char *conv, char out[2 + EL_MSG_ID_SIZE + 1], int *is_
 static char **conv_recipients(el_session *s, const char *conv, char *err, size_t errlen)
 {
     char norm[2 + EL_MSG_ID_SIZE + 1], id[EL_MSG_ID_SIZE];
-    int group;
+    int group = 0;
     if (sess_parse_conv(conv, norm, &group, id, err, errlen) != 0)
         return NULL;
     if (!group) {
@@ -1214,7 +1214,7 @@ static char **prepare(el_session *s, const char *conv, el_msg *m, char norm[2 + 
                       char *err, size_t errlen)
 {
     char id[EL_MSG_ID_SIZE];
-    int group;
+    int group = 0;
     if (sess_parse_conv(conv, norm, &group, id, err, errlen) != 0)
         return NULL;
     if (group) {

@@ -738,7 +738,7 @@ int el_session_send_file(el_session *s, const char *conv, const char *path, uint
                          char out_file_id[33], char *err, size_t errlen)
 {
     char norm[2 + EL_MSG_ID_SIZE + 1], peer[EL_MSG_ID_SIZE];
-    int group;
+    int group = 0;
     int rc = sess_parse_conv(conv, norm, &group, peer, err, errlen);
     if (rc != 0)
         return rc;
