@@ -519,7 +519,14 @@ static int ensure_ice(el_peer *pc, int controlling, char *err, size_t errlen)
     pc->ice = el_ice_new(pc->ctx, controlling, &cfg, &ice_cbs, pc, err, errlen);
     if (!pc->ice)
         return EL_ERR_IO;
-    return el_ice_gather(pc->ice);
+    int rc = el_ice_gather(pc->ice);
+    if (rc != EL_OK) {
+        /* not kept: a later offer would go ahead without a candidate */
+        el_ice_free(pc->ice);
+        pc->ice = NULL;
+        return el_seterr(err, errlen, rc, "ICE gathering failed: no usable local address");
+    }
+    return EL_OK;
 }
 
 /* ---- public API ---- */
