@@ -200,8 +200,11 @@ void el_conn_close(el_conn *c, const char *why, char final_pkt)
     detach_ws(c);
     detach_poll(c, final_pkt);
     queue_free(c);
-    if (c->ipc)
+    if (c->ipc) {
         c->ipc->count--;
+        el_ipcount_drop(srv, c->ipc);
+        c->ipc = NULL;
+    }
     srv->nconns--;
     srv->metrics.connections_open--;
     el_tnode_cancel(&c->n_ping);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 void el_random_id(char *out, size_t chars)
@@ -49,6 +50,102 @@ static int is_engine_path(const el_server *srv, const char *path)
     if (!strncmp(path, "/socket.io/", 11) || !strcmp(path, "/socket.io"))
         return 1;
     return srv->cfg->conformance && (!strncmp(path, "/engine.io/", 11) || !strcmp(path, "/engine.io"));
+}
+
+/* --- TCP connections per source address ---------------------------------
+ *
+ * Engine.IO sessions are counted per address only once a handshake arrives
+ * (engine.c admit()). Connections that never send a request would hold
+ * lws's descriptor table until lws times them out, and while it is full new
+ * connections wait in the kernel's accept queue: one address could lock
+ * everyone out. So every accepted connection counts against its address,
+ * whatever it turns into (idle, static file, /healthz, long-polling request,
+ * WebSocket), and one address may hold at most el_server_tcp_cap() of them. */
+
+/* 2 per session: a long-polling session holds a GET while it POSTs; the 8
+ * leave room for an upgrade in flight and for /healthz or a static file.
+ * Read live, so a reload of --max-conns-per-ip applies; never more than
+ * half the table lws was sized for at start. 0 = no limit (behind a proxy,
+ * every connection comes from the proxy's address). */
+static int tcp_cap(const el_server *srv)
+{
+    int per_ip = srv->cfg->max_conns_per_ip;
+    if (per_ip <= 0)
+        return 0;
+    int cap = per_ip > (INT_MAX - 8) / 2 ? INT_MAX : 2 * per_ip + 8;
+    return cap < srv->tcp_ceiling ? cap : srv->tcp_ceiling;
+}
+
+static int tcp_over_cap(const el_server *srv, const char *ip)
+{
+    int cap = tcp_cap(srv);
+    if (!cap)
+        return 0;
+    const el_ipcount *ipc = el_map_get(srv->ips, ip);
+    return ipc && ipc->tcp >= cap;
+}
+
+void el_ipcount_drop(el_server *srv, el_ipcount *ipc)
+{
+    if (ipc->count > 0 || ipc->tcp > 0)
+        return;
+    el_map_del(srv->ips, ipc->ip);
+    free(ipc);
+}
+
+/* LWS_CALLBACK_FILTER_NETWORK_CONNECTION: `wsi` is the listener and `fd`
+ * the accepted socket, which lws closes at once if we refuse - before it
+ * allocates anything for it. */
+static int tcp_filter(el_server *srv, int fd)
+{
+    char ip[48];
+    lws_get_peer_simple_fd(fd, ip, sizeof ip);
+    if (!tcp_over_cap(srv, ip))
+        return 0;
+    srv->metrics.rejected[EL_REJ_CONN_LIMIT]++;
+    EL_DEBUG("refused a TCP connection from %s: it holds %d already", ip, tcp_cap(srv));
+    return -1;
+}
+
+/* LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: the connection has its wsi
+ * now, so the count is taken here and tied to it through the wsi's opaque
+ * pointer; LWS_CALLBACK_WSI_DESTROY, which lws issues once for every wsi
+ * whatever closed it, gives it back. Checked again: the filter has no wsi,
+ * and the count must be taken where it can be given back. */
+static int tcp_open(el_server *srv, struct lws *wsi)
+{
+    if (!tcp_cap(srv))
+        return 0;
+    char ip[48];
+    lws_get_peer_simple(wsi, ip, sizeof ip);
+    if (tcp_over_cap(srv, ip)) {
+        srv->metrics.rejected[EL_REJ_CONN_LIMIT]++;
+        return -1;
+    }
+    el_ipcount *ipc = el_map_get(srv->ips, ip);
+    if (!ipc) {
+        ipc = calloc(1, sizeof *ipc);
+        if (!ipc)
+            return -1;
+        snprintf(ipc->ip, sizeof ipc->ip, "%s", ip);
+        if (el_map_put(srv->ips, ipc->ip, ipc) < 0) {
+            free(ipc);
+            return -1;
+        }
+    }
+    ipc->tcp++;
+    lws_set_opaque_user_data(wsi, ipc);
+    return 0;
+}
+
+static void tcp_closed(el_server *srv, struct lws *wsi)
+{
+    el_ipcount *ipc = lws_get_opaque_user_data(wsi);
+    if (!ipc)
+        return; /* not counted: refused, or counting was off when it came */
+    lws_set_opaque_user_data(wsi, NULL);
+    ipc->tcp--;
+    el_ipcount_drop(srv, ipc);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -89,6 +186,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return el_engine_ws_writeable(wsi, pss);
     case LWS_CALLBACK_CLOSED:
         el_engine_ws_closed(wsi, pss);
+        return 0;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return tcp_filter(srv, (int)(intptr_t)in);
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        return tcp_open(srv, wsi);
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (srv)
+            tcp_closed(srv, wsi);
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         return 0;
@@ -202,7 +307,20 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
         info.ssl_cert_filepath = cfg->tls_cert;
         info.ssl_private_key_filepath = cfg->tls_key;
     }
-    info.fd_limit_per_thread = (unsigned)cfg->max_conns + 128;
+    /* Room for every session (a long-polling one may hold two connections),
+     * for twice what one address may hold, and 128 for the listener, Redis
+     * and requests that are not sessions: one address can never fill it
+     * (tcp_cap() keeps any address under half of it). */
+    int64_t per_addr = cfg->max_conns_per_ip > 0 ? 2 * (int64_t)cfg->max_conns_per_ip + 8 : 0;
+    int64_t fds = 2 * (int64_t)cfg->max_conns + 2 * per_addr + 128;
+    if (fds > INT_MAX / 2)
+        fds = INT_MAX / 2;
+    info.fd_limit_per_thread = (unsigned)fds;
+    /* lws's table is no larger than the process may open (ulimit -n) */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (int64_t)rl.rlim_cur < fds)
+        fds = (int64_t)rl.rlim_cur;
+    srv->tcp_ceiling = (int)(fds / 2);
     info.keepalive_timeout = 30;
     info.timeout_secs = 30;
     srv->ctx = lws_create_context(&info);

@@ -108,9 +108,14 @@ struct el_conn {
     el_client client_state; /* inline: one allocation per session, not two */
 };
 
+/* What one source address holds: `count` Engine.IO sessions (engine.c,
+ * capped by --max-conns-per-ip) and `tcp` accepted TCP connections of any
+ * kind (server.c, counted from the accept on, capped by its tcp_cap()).
+ * An entry lives in srv->ips while either count is non-zero. */
 typedef struct el_ipcount {
     char ip[48];
     int count;
+    int tcp;
 } el_ipcount;
 
 struct el_server {
@@ -124,6 +129,7 @@ struct el_server {
     el_map *ips;       /* address -> el_ipcount */
     el_map *zombies;   /* closed sessions awaiting their deferred free */
     int nconns;
+    int tcp_ceiling;   /* most TCP connections one address may hold: half of lws's table */
     int port;
     int stopping;
     el_metrics metrics;
@@ -152,6 +158,9 @@ struct el_server {
 void el_random_id(char *out, size_t chars); /* [A-Za-z0-9_-]{chars} + NUL */
 int64_t el_now_us(void);
 int64_t el_now_ms(void);
+/* Removes and frees an address entry once neither count holds it; callers
+ * decrement first. */
+void el_ipcount_drop(el_server *srv, el_ipcount *ipc);
 
 /* --- http.c --- */
 int el_http_serve(struct lws *wsi, el_server *srv, const char *path);
