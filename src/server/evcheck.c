@@ -1,31 +1,36 @@
-/* evcheck.c - pure signaling event checks (evcheck.h), restated from
- * handlers.c and relay.c rule by rule. */
+/* evcheck.c - pure signaling event checks (evcheck.h). Nothing here sees a
+ * connection, the store or a clock, so the fuzzer runs it as the server
+ * does. */
 #include "server/evcheck.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "base/enc.h"
 #include "base/err.h"
-#include "crypto/identity.h"
+#include "store/store.h"
 
-/* handlers.c's table, same order. */
-const char *const el_evcheck_names[] = {
-    "login", "get_contacts", "contact_request", "contact_respond", "contact_remove", "block",
-    "unblock", "get_ice_servers", "profile_update", "profile_get", "profile_delete",
-    "group_create", "group_list", "group_update", "group_leave", "envelope_send", "envelope_ack",
+const char *const el_evcheck_names[EL_EV__COUNT] = {
+    [EL_EV_LOGIN] = "login",
+    [EL_EV_GET_CONTACTS] = "get_contacts",
+    [EL_EV_CONTACT_REQUEST] = "contact_request",
+    [EL_EV_CONTACT_RESPOND] = "contact_respond",
+    [EL_EV_CONTACT_REMOVE] = "contact_remove",
+    [EL_EV_BLOCK] = "block",
+    [EL_EV_UNBLOCK] = "unblock",
+    [EL_EV_GET_ICE_SERVERS] = "get_ice_servers",
+    [EL_EV_PROFILE_UPDATE] = "profile_update",
+    [EL_EV_PROFILE_GET] = "profile_get",
+    [EL_EV_PROFILE_DELETE] = "profile_delete",
+    [EL_EV_GROUP_CREATE] = "group_create",
+    [EL_EV_GROUP_LIST] = "group_list",
+    [EL_EV_GROUP_UPDATE] = "group_update",
+    [EL_EV_GROUP_LEAVE] = "group_leave",
+    [EL_EV_ENVELOPE_SEND] = "envelope_send",
+    [EL_EV_ENVELOPE_ACK] = "envelope_ack",
 };
-const size_t el_evcheck_count = sizeof el_evcheck_names / sizeof el_evcheck_names[0];
 
 static const char *const relay_names[EL_RELAY__COUNT] = {"offer", "answer", "ice_candidate"};
-
-#define ID_MAX 64           /* EL_STORE_ID_MAX */
-#define NAME_MAX_ 64        /* EL_STORE_NAME_MAX */
-#define GROUP_NAME_MAX 128  /* EL_STORE_GROUP_NAME_MAX */
-#define AVATAR_MAX 32768    /* EL_STORE_AVATAR_MAX */
-#define MAX_LIST 256
-#define ENVELOPE_MAX 49152
 
 static int reject(el_evcheck *out, el_reject r, const char *message)
 {
@@ -43,11 +48,14 @@ int el_evcheck_event(el_json *j, const char *data, size_t len, jsmntok_t *tok, i
     memset(out, 0, sizeof *out);
     out->relay = -1;
     out->handler = -1;
-    int rc = el_json_scan(j, data, len, tok, maxtok, EL_EVCHECK_MAX_DEPTH, NULL, 0);
+    char err[96];
+    int rc = el_json_scan(j, data, len, tok, maxtok, EL_EVCHECK_MAX_DEPTH, err, sizeof err);
     if (rc == -2)
         return reject(out, EL_REJ_TOO_LARGE, "too many JSON values in one event");
-    if (rc < 0)
-        return reject(out, EL_REJ_INVALID_JSON, "invalid JSON");
+    if (rc < 0) {
+        snprintf(out->text, sizeof out->text, "invalid JSON: %s", err);
+        return reject(out, EL_REJ_INVALID_JSON, out->text);
+    }
     if (j->tok[0].type != JSMN_ARRAY || j->tok[0].size < 1 || j->tok[1].type != JSMN_STRING)
         return reject(out, EL_REJ_BAD_REQUEST, "an event is [name, argument]");
     for (int k = 0; k < EL_RELAY__COUNT; k++)
@@ -56,9 +64,9 @@ int el_evcheck_event(el_json *j, const char *data, size_t len, jsmntok_t *tok, i
             snprintf(out->name, sizeof out->name, "%s", relay_names[k]);
             return 0;
         }
-    for (size_t i = 0; i < el_evcheck_count; i++)
+    for (int i = 0; i < EL_EV__COUNT; i++)
         if (el_json_str_is(j, 1, el_evcheck_names[i])) {
-            out->handler = (int)i;
+            out->handler = i;
             snprintf(out->name, sizeof out->name, "%s", el_evcheck_names[i]);
             return 0;
         }
@@ -110,10 +118,11 @@ static const char *peer_field(json_t *arg, const char *key)
     return s && el_id_valid_peer_id(s) ? s : NULL;
 }
 
+/* Group and envelope ids: 1-64 characters of the base64url alphabet. */
 static int valid_id(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > ID_MAX)
+    if (n == 0 || n > EL_STORE_ID_MAX)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
@@ -124,7 +133,9 @@ static int valid_id(const char *s)
     return 1;
 }
 
-static int peer_list(json_t *arr, size_t max)
+/* An absent list is empty; otherwise at most max peer ids, into ids[].
+ * Returns the count or -1. */
+static int peer_list(json_t *arr, const char **ids, size_t max)
 {
     if (!arr)
         return 0;
@@ -136,95 +147,143 @@ static int peer_list(json_t *arr, size_t max)
     {
         if (!json_is_string(v) || !el_id_valid_peer_id(json_string_value(v)))
             return -1;
+        ids[i] = json_string_value(v);
     }
     return (int)json_array_size(arr);
 }
 
-static int f_login(json_t *arg, el_evcheck *out)
+static int f_login(json_t *arg, el_evargs *a, el_evcheck *out)
 {
-    const char *ik = str_field(arg, "ik", 64), *sk = str_field(arg, "sk", 64),
-               *sk_sig = str_field(arg, "sk_sig", 128), *sig = str_field(arg, "sig", 128);
-    json_t *jname = json_object_get(arg, "name");
-    if (!ik || !sk || !sk_sig || !sig)
+    a->ik = str_field(arg, "ik", 64);
+    a->sk = str_field(arg, "sk", 64);
+    a->sk_sig = str_field(arg, "sk_sig", 128);
+    a->sig = str_field(arg, "sig", 128);
+    a->name = json_object_get(arg, "name");
+    if (!a->ik || !a->sk || !a->sk_sig || !a->sig)
         return reject(out, EL_REJ_BAD_REQUEST, "login needs ik, sk, sk_sig and sig strings");
-    if (jname && (!json_is_string(jname) || json_string_length(jname) > 64))
+    if (a->name && (!json_is_string(a->name) || json_string_length(a->name) > 64))
         return reject(out, EL_REJ_BAD_REQUEST, "name must be a string of at most 64 bytes");
-    el_id_bundle b;
-    char err[160];
-    int rc = el_id_bundle_from_b64(&b, ik, sk, sk_sig, err, sizeof err);
+    int rc = el_id_bundle_from_b64(&a->bundle, a->ik, a->sk, a->sk_sig, out->text, sizeof out->text);
+    if (rc == 0)
+        return 0; /* the login signature needs the connection's nonce */
+    out->login_failed = 1;
     if (rc == EL_ERR_CRYPTO)
         return reject(out, EL_REJ_BAD_SIGNATURE, "signature does not verify for this key and challenge");
-    if (rc != 0)
-        return reject(out, EL_REJ_BAD_REQUEST, "malformed key or signature");
-    return 0; /* the login signature needs the connection's nonce */
+    return reject(out, EL_REJ_BAD_REQUEST,
+                  rc == EL_ERR_INVALID ? "malformed key or signature" : out->text);
 }
 
-static int f_contact_request(const char *me, json_t *arg, el_evcheck *out)
+static int f_contact_request(const char *me, json_t *arg, el_evargs *a, el_evcheck *out)
 {
-    const char *to = peer_field(arg, "to");
+    a->peer = peer_field(arg, "to");
     json_t *jmsg = json_object_get(arg, "message");
-    if (!to)
+    if (!a->peer)
         return reject(out, EL_REJ_BAD_REQUEST, "contact_request needs a peer id in 'to'");
     if (jmsg && (!json_is_string(jmsg) || json_string_length(jmsg) > 512))
         return reject(out, EL_REJ_BAD_REQUEST, "message must be a string of at most 512 bytes");
-    if (!strcmp(to, me))
+    a->text = jmsg ? json_string_value(jmsg) : "";
+    if (!strcmp(a->peer, me))
         return reject(out, EL_REJ_BAD_REQUEST, "you cannot add yourself");
     return 0;
 }
 
-static int f_profile_update(json_t *arg, el_evcheck *out)
+static int f_contact_respond(json_t *arg, el_evargs *a, el_evcheck *out)
+{
+    a->peer = peer_field(arg, "peer_id");
+    json_t *accept = json_object_get(arg, "accept");
+    if (!a->peer || !json_is_boolean(accept))
+        return reject(out, EL_REJ_BAD_REQUEST, "contact_respond needs peer_id and accept (boolean)");
+    a->accept = json_is_true(accept);
+    return 0;
+}
+
+/* contact_remove, unblock, profile_get: a peer_id and nothing else. */
+static int f_peer_id(json_t *arg, el_evargs *a, el_evcheck *out, const char *message)
+{
+    a->peer = peer_field(arg, "peer_id");
+    return a->peer ? 0 : reject(out, EL_REJ_BAD_REQUEST, message);
+}
+
+static int f_block(const char *me, json_t *arg, el_evargs *a, el_evcheck *out)
+{
+    a->peer = peer_field(arg, "peer_id");
+    if (!a->peer || !strcmp(a->peer, me))
+        return reject(out, EL_REJ_BAD_REQUEST, "block needs another peer's peer_id");
+    return 0;
+}
+
+static int f_profile_update(json_t *arg, el_evargs *a, el_evcheck *out)
 {
     json_t *jn = json_object_get(arg, "name"), *ja = json_object_get(arg, "avatar");
-    if (jn && (!json_is_string(jn) || json_string_length(jn) > NAME_MAX_))
+    if (jn && (!json_is_string(jn) || json_string_length(jn) > EL_STORE_NAME_MAX))
         return reject(out, EL_REJ_BAD_REQUEST, "name must be a string of at most 64 bytes");
-    if (ja && (!json_is_string(ja) || json_string_length(ja) > AVATAR_MAX ||
+    if (ja && (!json_is_string(ja) || json_string_length(ja) > EL_STORE_AVATAR_MAX ||
                strncmp(json_string_value(ja), "data:image/", 11)))
         return reject(out, EL_REJ_BAD_REQUEST, "avatar must be an image data: URL of at most 32768 bytes");
     if (!jn && !ja)
         return reject(out, EL_REJ_BAD_REQUEST, "profile_update needs name or avatar");
+    a->name = jn;
+    a->avatar = ja;
     return 0;
 }
 
-static int f_group_update(json_t *arg, el_evcheck *out)
+static int f_group_create(json_t *arg, el_evargs *a, el_evcheck *out)
 {
-    const char *gid = str_field(arg, "group_id", ID_MAX);
-    if (gid && !valid_id(gid))
-        gid = NULL;
+    a->text = str_field(arg, "name", EL_STORE_GROUP_NAME_MAX);
+    a->n = peer_list(json_object_get(arg, "members"), a->ids, EL_EVCHECK_LIST_MAX);
+    if (!a->text || !a->text[0] || a->n < 0)
+        return reject(out, EL_REJ_BAD_REQUEST,
+                      "group_create needs a name (1-128 bytes) and members (peer ids)");
+    return 0;
+}
+
+static int f_group_update(json_t *arg, el_evargs *a, el_evcheck *out)
+{
+    a->group_id = str_field(arg, "group_id", EL_STORE_ID_MAX);
+    if (a->group_id && !valid_id(a->group_id))
+        a->group_id = NULL;
     json_t *jname = json_object_get(arg, "name");
-    const char *admin = json_object_get(arg, "admin") ? peer_field(arg, "admin") : NULL;
-    int nadd = peer_list(json_object_get(arg, "add"), MAX_LIST);
-    int nrem = peer_list(json_object_get(arg, "remove"), MAX_LIST);
-    if (!gid || nadd < 0 || nrem < 0 || (json_object_get(arg, "admin") && !admin) ||
+    int has_admin = json_object_get(arg, "admin") != NULL;
+    a->admin = has_admin ? peer_field(arg, "admin") : NULL;
+    a->n = peer_list(json_object_get(arg, "add"), a->ids, EL_EVCHECK_LIST_MAX);
+    a->nrem = peer_list(json_object_get(arg, "remove"), a->rem, EL_EVCHECK_LIST_MAX);
+    if (!a->group_id || a->n < 0 || a->nrem < 0 || (has_admin && !a->admin) ||
         (jname && (!json_is_string(jname) || !json_string_length(jname) ||
-                   json_string_length(jname) > GROUP_NAME_MAX)))
+                   json_string_length(jname) > EL_STORE_GROUP_NAME_MAX)))
         return reject(out, EL_REJ_BAD_REQUEST, "group_update needs group_id and valid name/add/remove/admin");
+    a->name = jname;
     return 0;
 }
 
-static int f_envelope_send(const char *me, json_t *arg, el_evcheck *out)
+static int f_group_leave(json_t *arg, el_evargs *a, el_evcheck *out)
 {
-    const char *to = peer_field(arg, "to");
-    const char *env = str_field(arg, "envelope", ENVELOPE_MAX);
-    json_t *jttl = json_object_get(arg, "ttl");
-    if (!to || !env || !env[0] || (jttl && (!json_is_integer(jttl) || json_integer_value(jttl) <= 0)))
+    a->group_id = str_field(arg, "group_id", EL_STORE_ID_MAX);
+    if (!a->group_id || !valid_id(a->group_id))
+        return reject(out, EL_REJ_BAD_REQUEST, "group_leave needs group_id");
+    return 0;
+}
+
+static int f_envelope_send(const char *me, json_t *arg, el_evargs *a, el_evcheck *out)
+{
+    a->peer = peer_field(arg, "to");
+    a->text = str_field(arg, "envelope", EL_EVCHECK_ENVELOPE_MAX);
+    a->ttl = json_object_get(arg, "ttl");
+    if (!a->peer || !a->text || !a->text[0] ||
+        (a->ttl && (!json_is_integer(a->ttl) || json_integer_value(a->ttl) <= 0)))
         return reject(out, EL_REJ_BAD_REQUEST,
                       "envelope_send needs 'to' and 'envelope' (base64url, at most 49152 bytes)");
-    uint8_t *scratch = malloc(ENVELOPE_MAX);
-    if (!scratch)
-        return reject(out, EL_REJ_INTERNAL, "out of memory");
-    int n = el_b64url_decode(env, strlen(env), scratch, ENVELOPE_MAX);
-    free(scratch);
-    if (n < 0)
+    uint8_t scratch[EL_EVCHECK_ENVELOPE_MAX]; /* decoded only to be checked */
+    if (el_b64url_decode(a->text, strlen(a->text), scratch, sizeof scratch) < 0)
         return reject(out, EL_REJ_BAD_REQUEST, "envelope must be canonical base64url");
-    if (!strcmp(to, me))
+    if (!strcmp(a->peer, me))
         return reject(out, EL_REJ_BAD_REQUEST, "cannot send an envelope to yourself");
     return 0;
 }
 
-static int f_envelope_ack(json_t *arg, el_evcheck *out)
+static int f_envelope_ack(json_t *arg, el_evargs *a, el_evcheck *out)
 {
     json_t *arr = json_object_get(arg, "ids");
-    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 1000)
+    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > EL_EVCHECK_ACK_MAX)
         return reject(out, EL_REJ_BAD_REQUEST, "envelope_ack needs ids (1-1000 strings)");
     size_t i;
     json_t *v;
@@ -232,74 +291,59 @@ static int f_envelope_ack(json_t *arg, el_evcheck *out)
     {
         if (!json_is_string(v) || !valid_id(json_string_value(v)))
             return reject(out, EL_REJ_BAD_REQUEST, "ids must be envelope id strings");
+        a->ids[i] = json_string_value(v);
     }
+    a->n = (int)json_array_size(arr);
     return 0;
 }
 
-int el_evcheck_fields(const char *me, json_t *arg, el_evcheck *out)
+int el_evcheck_fields(el_ev_handler h, const char *me, json_t *arg, el_evargs *a,
+                      el_evcheck *out)
 {
-    const char *name = out->handler >= 0 ? el_evcheck_names[out->handler] : "";
-    const char *peer;
-    if (!strcmp(name, "login"))
-        return f_login(arg, out);
-    if (!strcmp(name, "contact_request"))
-        return f_contact_request(me, arg, out);
-    if (!strcmp(name, "contact_respond")) {
-        peer = peer_field(arg, "peer_id");
-        if (!peer || !json_is_boolean(json_object_get(arg, "accept")))
-            return reject(out, EL_REJ_BAD_REQUEST, "contact_respond needs peer_id and accept (boolean)");
-        return 0;
+    memset(a, 0, offsetof(el_evargs, ids)); /* the lists are written before they are read */
+    switch (h) {
+    case EL_EV_LOGIN:
+        return f_login(arg, a, out);
+    case EL_EV_CONTACT_REQUEST:
+        return f_contact_request(me, arg, a, out);
+    case EL_EV_CONTACT_RESPOND:
+        return f_contact_respond(arg, a, out);
+    case EL_EV_CONTACT_REMOVE:
+        return f_peer_id(arg, a, out, "contact_remove needs peer_id");
+    case EL_EV_BLOCK:
+        return f_block(me, arg, a, out);
+    case EL_EV_UNBLOCK:
+        return f_peer_id(arg, a, out, "unblock needs peer_id");
+    case EL_EV_PROFILE_UPDATE:
+        return f_profile_update(arg, a, out);
+    case EL_EV_PROFILE_GET:
+        return f_peer_id(arg, a, out, "profile_get needs peer_id");
+    case EL_EV_GROUP_CREATE:
+        return f_group_create(arg, a, out);
+    case EL_EV_GROUP_UPDATE:
+        return f_group_update(arg, a, out);
+    case EL_EV_GROUP_LEAVE:
+        return f_group_leave(arg, a, out);
+    case EL_EV_ENVELOPE_SEND:
+        return f_envelope_send(me, arg, a, out);
+    case EL_EV_ENVELOPE_ACK:
+        return f_envelope_ack(arg, a, out);
+    case EL_EV_GET_CONTACTS:
+    case EL_EV_GET_ICE_SERVERS:
+    case EL_EV_PROFILE_DELETE:
+    case EL_EV_GROUP_LIST:
+    case EL_EV__COUNT:
+        break;
     }
-    if (!strcmp(name, "contact_remove") || !strcmp(name, "unblock") || !strcmp(name, "profile_get")) {
-        if (!peer_field(arg, "peer_id"))
-            return reject(out, EL_REJ_BAD_REQUEST, "needs peer_id");
-        return 0;
-    }
-    if (!strcmp(name, "block")) {
-        peer = peer_field(arg, "peer_id");
-        if (!peer || !strcmp(peer, me))
-            return reject(out, EL_REJ_BAD_REQUEST, "block needs another peer's peer_id");
-        return 0;
-    }
-    if (!strcmp(name, "profile_update"))
-        return f_profile_update(arg, out);
-    if (!strcmp(name, "group_create")) {
-        const char *gname = str_field(arg, "name", GROUP_NAME_MAX);
-        if (!gname || !gname[0] || peer_list(json_object_get(arg, "members"), MAX_LIST) < 0)
-            return reject(out, EL_REJ_BAD_REQUEST,
-                          "group_create needs a name (1-128 bytes) and members (peer ids)");
-        return 0;
-    }
-    if (!strcmp(name, "group_update"))
-        return f_group_update(arg, out);
-    if (!strcmp(name, "group_leave")) {
-        const char *gid = str_field(arg, "group_id", ID_MAX);
-        if (!gid || !valid_id(gid))
-            return reject(out, EL_REJ_BAD_REQUEST, "group_leave needs group_id");
-        return 0;
-    }
-    if (!strcmp(name, "envelope_send"))
-        return f_envelope_send(me, arg, out);
-    if (!strcmp(name, "envelope_ack"))
-        return f_envelope_ack(arg, out);
-    return 0; /* get_contacts, get_ice_servers, profile_delete, group_list: no fields */
+    return 0; /* no fields */
 }
 
 /* ---- relay (relay.c el_relay, without the routing) ---- */
 
-size_t el_evcheck_relay_cap(const el_json *j)
+int el_evcheck_relay_to(const el_json *j, const char *from, char to[EL_EVCHECK_PEER_LEN + 1],
+                        el_evcheck *out)
 {
-    int obj = el_json_at(j, 0, 1);
-    size_t span = obj < 0 ? 0 : (size_t)(j->tok[obj].end - j->tok[obj].start);
-    return 4 + 13 + 2 + 10 + EL_EVCHECK_PEER_LEN + 1 + span + 4;
-}
-
-int el_evcheck_relay(const el_json *j, const char *from, char to[EL_EVCHECK_PEER_LEN + 1],
-                     char *buf, size_t cap, size_t *outlen, el_evcheck *out)
-{
-    *outlen = 0;
     to[0] = '\0';
-    const char *event = relay_names[out->relay];
     int obj = el_json_at(j, 0, 1);
     if (obj < 0 || j->tok[obj].type != JSMN_OBJECT)
         return reject(out, EL_REJ_BAD_REQUEST, "the argument must be an object with 'to'");
@@ -311,9 +355,26 @@ int el_evcheck_relay(const el_json *j, const char *from, char to[EL_EVCHECK_PEER
     to[EL_EVCHECK_PEER_LEN] = '\0';
     if (!el_id_valid_peer_id(to) || !strcmp(to, from))
         return reject(out, EL_REJ_BAD_REQUEST, "'to' must be another peer's id");
+    return 0;
+}
+
+size_t el_evcheck_relay_cap(const el_json *j, const el_evcheck *ev)
+{
+    int obj = el_json_at(j, 0, 1);
+    size_t span = obj < 0 ? 0 : (size_t)(j->tok[obj].end - j->tok[obj].start);
+    return 4 + strlen(relay_names[ev->relay]) + 2 + 10 + EL_EVCHECK_PEER_LEN + 1 + span + 4;
+}
+
+int el_evcheck_relay_write(const el_json *j, const char *from, char *buf, size_t cap,
+                           size_t *outlen, el_evcheck *out)
+{
+    *outlen = 0;
+    const char *event = relay_names[out->relay];
+    int obj = el_json_at(j, 0, 1);
+    int to_tok = obj < 0 ? -1 : el_json_get(j, obj, "to");
+    if (to_tok < 0 || cap < el_evcheck_relay_cap(j, out))
+        return reject(out, EL_REJ_INTERNAL, "out of memory"); /* not checked by relay_to */
     size_t elen = strlen(event);
-    if (cap < el_evcheck_relay_cap(j))
-        return reject(out, EL_REJ_INTERNAL, "out of memory");
     char *o = buf;
     memcpy(o, "42[\"", 4), o += 4;
     memcpy(o, event, elen), o += elen;
@@ -324,8 +385,11 @@ int el_evcheck_relay(const el_json *j, const char *from, char to[EL_EVCHECK_PEER
     for (int pair = 0; pair < j->tok[obj].size; pair++) {
         int v = k + 1;
         int next = el_json_next(j, v);
+        /* "\u0066rom" would reach the peer as a second "from" */
         if (memchr(j->js + j->tok[k].start, '\\', (size_t)(j->tok[k].end - j->tok[k].start)))
             return reject(out, EL_REJ_BAD_REQUEST, "escaped characters in member names are not accepted");
+        /* the peer's JSON.parse keeps the last "to", we routed by the first:
+         * refuse rather than deliver a contradiction */
         if (el_json_str_is(j, k, "to") && k + 1 != to_tok)
             return reject(out, EL_REJ_BAD_REQUEST, "duplicate 'to'");
         if (!el_json_str_is(j, k, "from")) {

@@ -1,9 +1,12 @@
 /* handlers.c - EchoLink's signaling events (docs/PROTOCOL.md §3-6).
  *
- * Dispatch goes through one table of {name, needs_login, handler}. Each
- * event's JSON is checked strictly (proto/json.h) before anything else;
- * offer/answer/ice_candidate then take the copy-through path of relay.c,
- * and the rarer events are parsed with jansson. */
+ * Dispatch goes through one table of {needs_login, relations, handler},
+ * indexed by evcheck.h's event numbers. What can be checked without state
+ * is checked by evcheck.c (the fuzzed implementation): the event's JSON
+ * (strictly, proto/json.h) before anything else, and each handler's fields
+ * at its top. offer/answer/ice_candidate then take the copy-through path of
+ * relay.c; the rarer events are parsed with jansson. */
+#include "server/evcheck.h"
 #include "server/presence.h"
 #include "server/relay.h"
 #include "server/turn.h"
@@ -11,14 +14,10 @@
 #include "base/enc.h"
 #include "base/log.h"
 #include "crypto/identity.h"
-#include "proto/json.h"
 
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_LIST 256
-#define MAX_TOKENS 8192
 
 typedef int (*handler_fn)(el_conn *c, json_t *arg, int64_t id);
 
@@ -60,40 +59,26 @@ int el_handlers_reply_error(el_conn *c, int64_t id, const char *event, el_reject
 
 #define FAIL(r, msg) el_handlers_reply_error(c, id, NULL, (r), (msg))
 
-/* ---- argument helpers ---- */
-
-static const char *str_field(json_t *arg, const char *key, size_t maxlen)
-{
-    json_t *v = json_object_get(arg, key);
-    if (!json_is_string(v) || json_string_length(v) > maxlen)
-        return NULL;
-    return json_string_value(v);
-}
-
-static const char *peer_field(json_t *arg, const char *key)
-{
-    const char *s = str_field(arg, key, EL_PEER_ID_CHARS);
-    return s && el_id_valid_peer_id(s) ? s : NULL;
-}
-
-/* Group and envelope ids: 1-64 characters of the base64url alphabet. */
-static int valid_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > EL_STORE_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return 0;
-    }
-    return 1;
-}
+/* ---- argument checks ---- */
 
 static const char *me(el_conn *c)
 {
     return c->client->peer_id;
+}
+
+/* Handler h's field checks (evcheck.h) on arg, into *a. Returns 0 when they
+ * pass; 1 when the argument was refused, the refusal answered and *rc set
+ * to the answer's result (what the handler returns). */
+static int refused(el_conn *c, el_ev_handler h, json_t *arg, el_evargs *a, int64_t id, int *rc)
+{
+    el_evcheck ev;
+    memset(&ev, 0, sizeof ev);
+    if (el_evcheck_fields(h, me(c), arg, a, &ev) == 0)
+        return 0;
+    if (ev.login_failed)
+        c->srv->metrics.logins_failed++;
+    *rc = FAIL(ev.reject, ev.message);
+    return 1;
 }
 
 /* ---- session lifecycle ---- */
@@ -259,29 +244,24 @@ static int h_login(el_conn *c, json_t *arg, int64_t id)
     el_client *cl = c->client;
     if (cl->logged_in)
         return FAIL(EL_REJ_BAD_REQUEST, "already logged in");
-    const char *ik = str_field(arg, "ik", 64), *sk = str_field(arg, "sk", 64),
-               *sk_sig = str_field(arg, "sk_sig", 128), *sig = str_field(arg, "sig", 128);
-    json_t *jname = json_object_get(arg, "name");
-    if (!ik || !sk || !sk_sig || !sig)
-        return FAIL(EL_REJ_BAD_REQUEST, "login needs ik, sk, sk_sig and sig strings");
-    if (jname && (!json_is_string(jname) || json_string_length(jname) > 64))
-        return FAIL(EL_REJ_BAD_REQUEST, "name must be a string of at most 64 bytes");
-    el_id_bundle b;
-    char err[160];
-    int rc = el_id_bundle_from_b64(&b, ik, sk, sk_sig, err, sizeof err);
-    if (rc == 0)
-        rc = el_id_verify_login_b64(&b, cl->nonce, c->sio_id, sig);
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_LOGIN, arg, &a, id, &rc))
+        return rc;
+    /* el_id_verify_login_b64 fails with EL_ERR_INVALID or EL_ERR_CRYPTO only */
+    rc = el_id_verify_login_b64(&a.bundle, cl->nonce, c->sio_id, a.sig);
     if (rc != 0) {
         srv->metrics.logins_failed++;
         if (rc == EL_ERR_CRYPTO)
             return FAIL(EL_REJ_BAD_SIGNATURE, "signature does not verify for this key and challenge");
-        return FAIL(EL_REJ_BAD_REQUEST, rc == EL_ERR_INVALID ? "malformed key or signature" : err);
+        return FAIL(EL_REJ_BAD_REQUEST, "malformed key or signature");
     }
     char peer_id[EL_PEER_ID_CHARS + 1];
-    if (el_id_peer_id(b.ik, peer_id) != 0)
+    if (el_id_peer_id(a.bundle.ik, peer_id) != 0)
         return FAIL(EL_REJ_INTERNAL, "cannot derive peer id");
-    if (el_store_user_login(srv->store, peer_id, ik, sk, sk_sig,
-                            jname ? json_string_value(jname) : NULL, el_now_ms(), err,
+    char err[160];
+    if (el_store_user_login(srv->store, peer_id, a.ik, a.sk, a.sk_sig,
+                            a.name ? json_string_value(a.name) : NULL, el_now_ms(), err,
                             sizeof err) < 0)
         return FAIL(EL_REJ_INTERNAL, "the server's database failed");
 
@@ -351,15 +331,11 @@ static void contact_added(el_server *srv, const char *a, const char *b)
 static int h_contact_request(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
-    const char *to = peer_field(arg, "to");
-    json_t *jmsg = json_object_get(arg, "message");
-    if (!to)
-        return FAIL(EL_REJ_BAD_REQUEST, "contact_request needs a peer id in 'to'");
-    if (jmsg && (!json_is_string(jmsg) || json_string_length(jmsg) > 512))
-        return FAIL(EL_REJ_BAD_REQUEST, "message must be a string of at most 512 bytes");
-    const char *msg = jmsg ? json_string_value(jmsg) : "";
-    if (!strcmp(to, me(c)))
-        return FAIL(EL_REJ_BAD_REQUEST, "you cannot add yourself");
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_CONTACT_REQUEST, arg, &a, id, &rc))
+        return rc;
+    const char *to = a.peer, *msg = a.text;
     if (el_store_user_exists(srv->store, to, NULL, 0) != 1)
         return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
     if (el_store_block_is(srv->store, me(c), to, NULL, 0) == 1)
@@ -406,12 +382,13 @@ static int h_contact_request(el_conn *c, json_t *arg, int64_t id)
 static int h_contact_respond(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
-    const char *peer = peer_field(arg, "peer_id");
-    json_t *accept = json_object_get(arg, "accept");
-    if (!peer || !json_is_boolean(accept))
-        return FAIL(EL_REJ_BAD_REQUEST, "contact_respond needs peer_id and accept (boolean)");
-    if (json_is_true(accept)) {
-        int rc = el_store_request_accept(srv->store, peer, me(c), el_now_ms(), NULL, 0);
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_CONTACT_RESPOND, arg, &a, id, &rc))
+        return rc;
+    const char *peer = a.peer;
+    if (a.accept) {
+        rc = el_store_request_accept(srv->store, peer, me(c), el_now_ms(), NULL, 0);
         if (rc == EL_ERR_NOT_FOUND)
             return FAIL(EL_REJ_NOT_FOUND, "no pending request from that peer");
         if (rc < 0)
@@ -421,7 +398,7 @@ static int h_contact_respond(el_conn *c, json_t *arg, int64_t id)
         contact_added(srv, peer, me(c));
         return 0;
     }
-    int rc = el_store_request_remove(srv->store, peer, me(c), NULL, 0);
+    rc = el_store_request_remove(srv->store, peer, me(c), NULL, 0);
     if (rc == EL_ERR_NOT_FOUND)
         return FAIL(EL_REJ_NOT_FOUND, "no pending request from that peer");
     if (rc < 0)
@@ -437,10 +414,12 @@ static int h_contact_respond(el_conn *c, json_t *arg, int64_t id)
 static int h_contact_remove(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
-    const char *peer = peer_field(arg, "peer_id");
-    if (!peer)
-        return FAIL(EL_REJ_BAD_REQUEST, "contact_remove needs peer_id");
-    int rc = el_store_contact_remove(srv->store, me(c), peer, NULL, 0);
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_CONTACT_REMOVE, arg, &a, id, &rc))
+        return rc;
+    const char *peer = a.peer;
+    rc = el_store_contact_remove(srv->store, me(c), peer, NULL, 0);
     if (rc == EL_ERR_NOT_FOUND)
         return FAIL(EL_REJ_NOT_FOUND, "not a contact");
     if (rc < 0)
@@ -457,11 +436,13 @@ static int h_contact_remove(el_conn *c, json_t *arg, int64_t id)
 static int h_block(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
-    const char *peer = peer_field(arg, "peer_id");
-    if (!peer || !strcmp(peer, me(c)))
-        return FAIL(EL_REJ_BAD_REQUEST, "block needs another peer's peer_id");
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_BLOCK, arg, &a, id, &rc))
+        return rc;
+    const char *peer = a.peer;
     int was_visible = el_presence_visible(srv, me(c), peer);
-    int rc = el_store_block_add(srv->store, me(c), peer, el_now_ms(), NULL, 0);
+    rc = el_store_block_add(srv->store, me(c), peer, el_now_ms(), NULL, 0);
     if (rc == EL_ERR_NOT_FOUND)
         return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
     if (rc < 0)
@@ -475,10 +456,11 @@ static int h_block(el_conn *c, json_t *arg, int64_t id)
 
 static int h_unblock(el_conn *c, json_t *arg, int64_t id)
 {
-    const char *peer = peer_field(arg, "peer_id");
-    if (!peer)
-        return FAIL(EL_REJ_BAD_REQUEST, "unblock needs peer_id");
-    int rc = el_store_block_remove(c->srv->store, me(c), peer, NULL, 0);
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_UNBLOCK, arg, &a, id, &rc))
+        return rc;
+    rc = el_store_block_remove(c->srv->store, me(c), a.peer, NULL, 0);
     if (rc == EL_ERR_NOT_FOUND)
         return FAIL(EL_REJ_NOT_FOUND, "that peer is not blocked");
     if (rc < 0)
@@ -534,21 +516,12 @@ static int h_get_contacts(el_conn *c, json_t *arg, int64_t id)
 
 static int h_profile_update(el_conn *c, json_t *arg, int64_t id)
 {
-    json_t *jn = json_object_get(arg, "name"), *ja = json_object_get(arg, "avatar");
-    unsigned fields = 0;
-    if (jn) {
-        if (!json_is_string(jn) || json_string_length(jn) > EL_STORE_NAME_MAX)
-            return FAIL(EL_REJ_BAD_REQUEST, "name must be a string of at most 64 bytes");
-        fields |= EL_STORE_PROFILE_NAME;
-    }
-    if (ja) {
-        if (!json_is_string(ja) || json_string_length(ja) > EL_STORE_AVATAR_MAX ||
-            strncmp(json_string_value(ja), "data:image/", 11))
-            return FAIL(EL_REJ_BAD_REQUEST, "avatar must be an image data: URL of at most 32768 bytes");
-        fields |= EL_STORE_PROFILE_AVATAR;
-    }
-    if (!fields)
-        return FAIL(EL_REJ_BAD_REQUEST, "profile_update needs name or avatar");
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_PROFILE_UPDATE, arg, &a, id, &rc))
+        return rc;
+    json_t *jn = a.name, *ja = a.avatar;
+    unsigned fields = (jn ? EL_STORE_PROFILE_NAME : 0) | (ja ? EL_STORE_PROFILE_AVATAR : 0);
     if (el_store_user_set_profile(c->srv->store, me(c), fields, jn ? json_string_value(jn) : NULL,
                                   ja ? json_string_value(ja) : NULL, NULL, 0) < 0)
         return FAIL(EL_REJ_INTERNAL, "the server's database failed");
@@ -565,9 +538,11 @@ static int may_see_profile(el_server *srv, const char *a, const char *b)
 static int h_profile_get(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
-    const char *peer = peer_field(arg, "peer_id");
-    if (!peer)
-        return FAIL(EL_REJ_BAD_REQUEST, "profile_get needs peer_id");
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_PROFILE_GET, arg, &a, id, &rc))
+        return rc;
+    const char *peer = a.peer;
     if (el_store_user_exists(srv->store, peer, NULL, 0) != 1)
         return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
     if (!may_see_profile(srv, me(c), peer))
@@ -622,24 +597,6 @@ static json_t *group_obj(el_server *srv, const el_store_group *g)
                      g->admin, "members", m.arr, "created_at", (json_int_t)g->created_at);
 }
 
-/* Validates an array of peer ids into ids[]; returns the count or -1. */
-static int peer_list(json_t *arr, const char **ids, size_t max)
-{
-    if (!arr)
-        return 0;
-    if (!json_is_array(arr) || json_array_size(arr) > max)
-        return -1;
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        if (!json_is_string(v) || !el_id_valid_peer_id(json_string_value(v)))
-            return -1;
-        ids[i] = json_string_value(v);
-    }
-    return (int)json_array_size(arr);
-}
-
 static void announce_members(el_server *srv, const char *group_id, const char *peer)
 {
     members_ctx m = {json_array()};
@@ -658,11 +615,12 @@ static void announce_members(el_server *srv, const char *group_id, const char *p
 static int h_group_create(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
-    const char *name = str_field(arg, "name", EL_STORE_GROUP_NAME_MAX);
-    const char *ids[MAX_LIST];
-    int n = peer_list(json_object_get(arg, "members"), ids, MAX_LIST);
-    if (!name || !name[0] || n < 0)
-        return FAIL(EL_REJ_BAD_REQUEST, "group_create needs a name (1-128 bytes) and members (peer ids)");
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_GROUP_CREATE, arg, &a, id, &rc))
+        return rc;
+    const char *name = a.text, *const *ids = a.ids;
+    int n = a.n;
     /* Only contacts can be added: co-members see each other's presence, so
      * a stranger must not be able to make himself visible by a group. */
     for (int i = 0; i < n; i++)
@@ -671,8 +629,8 @@ static int h_group_create(el_conn *c, json_t *arg, int64_t id)
     el_store_group g;
     memset(&g, 0, sizeof g);
     el_random_id(g.group_id, 22);
-    int rc = el_store_group_create(srv->store, g.group_id, name, me(c), ids, (size_t)n, el_now_ms(),
-                                   NULL, 0);
+    rc = el_store_group_create(srv->store, g.group_id, name, me(c), a.ids, (size_t)n, el_now_ms(),
+                               NULL, 0);
     if (rc == EL_ERR_NOT_FOUND)
         return FAIL(EL_REJ_UNKNOWN_PEER, "a member is not a known user");
     if (rc < 0)
@@ -704,18 +662,13 @@ static int h_group_list(el_conn *c, json_t *arg, int64_t id)
 static int h_group_update(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
-    const char *gid = str_field(arg, "group_id", EL_STORE_ID_MAX);
-    if (gid && !valid_id(gid))
-        gid = NULL;
-    json_t *jname = json_object_get(arg, "name");
-    const char *admin = json_object_get(arg, "admin") ? peer_field(arg, "admin") : NULL;
-    const char *add[MAX_LIST], *rem[MAX_LIST];
-    int nadd = peer_list(json_object_get(arg, "add"), add, MAX_LIST);
-    int nrem = peer_list(json_object_get(arg, "remove"), rem, MAX_LIST);
-    if (!gid || nadd < 0 || nrem < 0 || (json_object_get(arg, "admin") && !admin) ||
-        (jname && (!json_is_string(jname) || !json_string_length(jname) ||
-                   json_string_length(jname) > EL_STORE_GROUP_NAME_MAX)))
-        return FAIL(EL_REJ_BAD_REQUEST, "group_update needs group_id and valid name/add/remove/admin");
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_GROUP_UPDATE, arg, &a, id, &rc))
+        return rc;
+    const char *gid = a.group_id, *admin = a.admin, *const *add = a.ids, *const *rem = a.rem;
+    json_t *jname = a.name;
+    int nadd = a.n, nrem = a.nrem;
     el_store_group g;
     if (el_store_group_get(srv->store, gid, &g, NULL, 0) < 0)
         return FAIL(EL_REJ_NOT_FOUND, "no such group");
@@ -761,12 +714,14 @@ static int h_group_update(el_conn *c, json_t *arg, int64_t id)
 static int h_group_leave(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
-    const char *gid = str_field(arg, "group_id", EL_STORE_ID_MAX);
-    if (!gid || !valid_id(gid))
-        return FAIL(EL_REJ_BAD_REQUEST, "group_leave needs group_id");
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_GROUP_LEAVE, arg, &a, id, &rc))
+        return rc;
+    const char *gid = a.group_id;
     members_ctx m = {json_array()};
     el_store_group_list_members(srv->store, gid, add_member, &m, NULL, 0);
-    int rc = el_store_group_member_remove(srv->store, gid, me(c), NULL, 0);
+    rc = el_store_group_member_remove(srv->store, gid, me(c), NULL, 0);
     if (rc == EL_ERR_NOT_FOUND) {
         json_decref(m.arr);
         return FAIL(EL_REJ_NOT_FOUND, "not a member of that group");
@@ -793,17 +748,12 @@ static int h_group_leave(el_conn *c, json_t *arg, int64_t id)
 static int h_envelope_send(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
-    const char *to = peer_field(arg, "to");
-    const char *env = str_field(arg, "envelope", 49152);
-    json_t *jttl = json_object_get(arg, "ttl");
-    if (!to || !env || !env[0] || (jttl && (!json_is_integer(jttl) || json_integer_value(jttl) <= 0)))
-        return FAIL(EL_REJ_BAD_REQUEST, "envelope_send needs 'to' and 'envelope' (base64url, at most 49152 bytes)");
-    size_t elen = strlen(env);
-    uint8_t scratch[49152];
-    if (el_b64url_decode(env, elen, scratch, sizeof scratch) < 0)
-        return FAIL(EL_REJ_BAD_REQUEST, "envelope must be canonical base64url");
-    if (!strcmp(to, me(c)))
-        return FAIL(EL_REJ_BAD_REQUEST, "cannot send an envelope to yourself");
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_ENVELOPE_SEND, arg, &a, id, &rc))
+        return rc;
+    const char *to = a.peer, *env = a.text;
+    json_t *jttl = a.ttl;
     if (el_store_user_exists(srv->store, to, NULL, 0) != 1)
         return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
     char eid[23];
@@ -816,7 +766,7 @@ static int h_envelope_send(el_conn *c, json_t *arg, int64_t id)
     if (ttl > srv->cfg->envelope_ttl)
         ttl = srv->cfg->envelope_ttl;
     int64_t now = el_now_ms();
-    int rc = el_store_envelope_put(srv->store, eid, to, me(c), env, now, now + ttl * 1000,
+    rc = el_store_envelope_put(srv->store, eid, to, me(c), env, now, now + ttl * 1000,
                                    (unsigned)srv->cfg->queue_max, NULL, 0);
     if (rc == EL_ERR_QUOTA)
         return FAIL(EL_REJ_QUOTA, "the recipient's offline queue is full");
@@ -832,7 +782,7 @@ static int h_envelope_send(el_conn *c, json_t *arg, int64_t id)
         snprintf(e.id, sizeof e.id, "%s", eid);
         snprintf(e.from, sizeof e.from, "%s", me(c));
         e.blob = env;
-        e.blob_len = elen;
+        e.blob_len = strlen(env);
         e.created_at = now;
         deliver_ctx d = {t};
         deliver_envelope(&e, &d);
@@ -844,19 +794,11 @@ static int h_envelope_send(el_conn *c, json_t *arg, int64_t id)
 
 static int h_envelope_ack(el_conn *c, json_t *arg, int64_t id)
 {
-    json_t *arr = json_object_get(arg, "ids");
-    const char *ids[1000];
-    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 1000)
-        return FAIL(EL_REJ_BAD_REQUEST, "envelope_ack needs ids (1-1000 strings)");
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        if (!json_is_string(v) || !valid_id(json_string_value(v)))
-            return FAIL(EL_REJ_BAD_REQUEST, "ids must be envelope id strings");
-        ids[i] = json_string_value(v);
-    }
-    int n = el_store_envelope_delete(c->srv->store, me(c), ids, json_array_size(arr), NULL, 0);
+    el_evargs a;
+    int rc;
+    if (refused(c, EL_EV_ENVELOPE_ACK, arg, &a, id, &rc))
+        return rc;
+    int n = el_store_envelope_delete(c->srv->store, me(c), a.ids, (size_t)a.n, NULL, 0);
     if (n < 0)
         return FAIL(EL_REJ_INTERNAL, "the server's database failed");
     return send_ack(c, id, json_pack("{s:b, s:i}", "ok", 1, "deleted", n));
@@ -864,92 +806,62 @@ static int h_envelope_ack(el_conn *c, json_t *arg, int64_t id)
 
 /* ---- dispatch ---- */
 
-/* `relations`: the event may change who may relay to whom, so the relay
- * decisions cached per connection (relay.c) are invalidated after it. */
+/* Indexed by el_ev_handler. `relations`: the event may change who may relay
+ * to whom, so the relay decisions cached per connection (relay.c) are
+ * invalidated after it. */
 static const struct {
-    const char *name;
     int needs_login;
     int relations;
     handler_fn fn;
-} handlers[] = {
-    {"login", 0, 0, h_login},
-    {"get_contacts", 1, 0, h_get_contacts},
-    {"contact_request", 1, 1, h_contact_request},
-    {"contact_respond", 1, 1, h_contact_respond},
-    {"contact_remove", 1, 1, h_contact_remove},
-    {"block", 1, 1, h_block},
-    {"unblock", 1, 1, h_unblock},
-    {"get_ice_servers", 1, 0, h_get_ice_servers},
-    {"profile_update", 1, 0, h_profile_update},
-    {"profile_get", 1, 0, h_profile_get},
-    {"profile_delete", 1, 0, h_profile_delete},
-    {"group_create", 1, 1, h_group_create},
-    {"group_list", 1, 0, h_group_list},
-    {"group_update", 1, 1, h_group_update},
-    {"group_leave", 1, 1, h_group_leave},
-    {"envelope_send", 1, 0, h_envelope_send},
-    {"envelope_ack", 1, 0, h_envelope_ack},
+} handlers[EL_EV__COUNT] = {
+    [EL_EV_LOGIN] = {0, 0, h_login},
+    [EL_EV_GET_CONTACTS] = {1, 0, h_get_contacts},
+    [EL_EV_CONTACT_REQUEST] = {1, 1, h_contact_request},
+    [EL_EV_CONTACT_RESPOND] = {1, 1, h_contact_respond},
+    [EL_EV_CONTACT_REMOVE] = {1, 1, h_contact_remove},
+    [EL_EV_BLOCK] = {1, 1, h_block},
+    [EL_EV_UNBLOCK] = {1, 1, h_unblock},
+    [EL_EV_GET_ICE_SERVERS] = {1, 0, h_get_ice_servers},
+    [EL_EV_PROFILE_UPDATE] = {1, 0, h_profile_update},
+    [EL_EV_PROFILE_GET] = {1, 0, h_profile_get},
+    [EL_EV_PROFILE_DELETE] = {1, 0, h_profile_delete},
+    [EL_EV_GROUP_CREATE] = {1, 1, h_group_create},
+    [EL_EV_GROUP_LIST] = {1, 0, h_group_list},
+    [EL_EV_GROUP_UPDATE] = {1, 1, h_group_update},
+    [EL_EV_GROUP_LEAVE] = {1, 1, h_group_leave},
+    [EL_EV_ENVELOPE_SEND] = {1, 0, h_envelope_send},
+    [EL_EV_ENVELOPE_ACK] = {1, 0, h_envelope_ack},
 };
 
 int el_handlers_event(el_conn *c, const char *data, size_t len, int64_t id)
 {
-    static jsmntok_t tok[MAX_TOKENS]; /* one thread: one scratch array */
+    static jsmntok_t tok[EL_EVCHECK_MAX_TOKENS]; /* one thread: one scratch array */
     el_json j;
-    char err[96];
-    int rc = el_json_scan(&j, data, len, tok, MAX_TOKENS, 32, err, sizeof err);
-    if (rc == -2)
-        return FAIL(EL_REJ_TOO_LARGE, "too many JSON values in one event");
-    if (rc < 0) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "invalid JSON: %s", err);
-        return FAIL(EL_REJ_INVALID_JSON, msg);
-    }
-    if (j.tok[0].type != JSMN_ARRAY || j.tok[0].size < 1 || j.tok[1].type != JSMN_STRING)
-        return FAIL(EL_REJ_BAD_REQUEST, "an event is [name, argument]");
+    el_evcheck ev;
+    /* an unknown name is answered after the kicked check, as a known one */
+    if (el_evcheck_event(&j, data, len, tok, EL_EVCHECK_MAX_TOKENS, &ev) != 0 &&
+        ev.reject != EL_REJ_UNKNOWN_EVENT)
+        return FAIL(ev.reject, ev.message);
     el_client *cl = c->client;
     if (cl && cl->kicked)
         return 0; /* on its way out: nothing more is answered */
-    int relay = el_relay_kind_of(&j, 1);
-    if (relay >= 0) {
+    if (ev.relay >= 0) {
         if (!cl || !cl->logged_in)
             return FAIL(EL_REJ_NOT_LOGGED_IN, "log in first");
-        return el_relay(c, cl->peer_id, &j, (el_relay_kind)relay, id);
+        return el_relay(c, cl->peer_id, &j, &ev, id);
     }
-    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
-        if (!el_json_str_is(&j, 1, handlers[i].name))
-            continue;
-        if (!cl || (handlers[i].needs_login && !cl->logged_in))
-            return el_handlers_reply_error(c, id, handlers[i].name, EL_REJ_NOT_LOGGED_IN,
-                                           "log in first");
-        json_t *arg;
-        if (j.tok[0].size >= 2) {
-            int a = el_json_at(&j, 0, 1);
-            size_t s, e;
-            el_json_span(&j, a, &s, &e);
-            arg = json_loadb(data + s, e - s, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
-        } else {
-            arg = json_object();
-        }
-        if (!json_is_object(arg)) {
-            json_decref(arg);
-            return el_handlers_reply_error(c, id, handlers[i].name, EL_REJ_BAD_REQUEST,
-                                           "the argument must be an object");
-        }
-        rc = handlers[i].fn(c, arg, id);
-        json_decref(arg);
-        if (handlers[i].relations) {
-            c->srv->relations_epoch++;
-            el_cluster_relations_changed(c->srv->cluster); /* the other nodes' caches too */
-        }
-        return rc;
+    if (ev.handler < 0)
+        return el_handlers_reply_error(c, id, ev.name, ev.reject, ev.message);
+    if (!cl || (handlers[ev.handler].needs_login && !cl->logged_in))
+        return el_handlers_reply_error(c, id, ev.name, EL_REJ_NOT_LOGGED_IN, "log in first");
+    json_t *arg;
+    if (el_evcheck_arg(&j, data, &arg, &ev) != 0)
+        return el_handlers_reply_error(c, id, ev.name, ev.reject, ev.message);
+    int rc = handlers[ev.handler].fn(c, arg, id);
+    json_decref(arg);
+    if (handlers[ev.handler].relations) {
+        c->srv->relations_epoch++;
+        el_cluster_relations_changed(c->srv->cluster); /* the other nodes' caches too */
     }
-    char name[48];
-    int nlen = j.tok[1].end - j.tok[1].start;
-    if (nlen > 40) {
-        nlen = 40;
-        while (nlen > 0 && ((unsigned char)data[j.tok[1].start + nlen] & 0xc0) == 0x80)
-            nlen--; /* never cut inside a UTF-8 sequence */
-    }
-    snprintf(name, sizeof name, "%.*s", nlen, data + j.tok[1].start);
-    return el_handlers_reply_error(c, id, name, EL_REJ_UNKNOWN_EVENT, "no such event");
+    return rc;
 }

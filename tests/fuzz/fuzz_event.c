@@ -1,6 +1,7 @@
 /* fuzz_event.c - libFuzzer target: a signaling event's payload (the data of
  * a Socket.IO EVENT, '["name", {...}]') through the checks echolinkd makes
- * before touching state (src/server/evcheck.h: handlers.c and relay.c).
+ * before touching state (src/server/evcheck.h, which handlers.c and relay.c
+ * call: the fuzzer runs the server's own code, in the server's order).
  * The logged-in peer is "a" x 32. Seeds: tests/fuzz/corpus/event/.
  *
  * Invariants:
@@ -10,7 +11,8 @@
  *  - an unknown name is reported as at most 40 bytes, a prefix of the
  *    name's text, not cut inside a UTF-8 sequence;
  *  - a handler argument is a JSON object; fields accepted are those the
- *    handler would read (spot-checked again here);
+ *    handler would read, and what the checks hand the handler is the
+ *    argument's (spot-checked again here);
  *  - the relayed packet is 42 + a JSON array [event, object] that
  *    el_json_validate accepts, whose object has exactly one "from", first,
  *    equal to the sender, the same "to", and otherwise the members of the
@@ -49,15 +51,17 @@ static int el_fuzz_event_cut_utf8(const unsigned char *s, size_t n)
 
 static const char *el_fuzz_event_check_relay(const el_json *j, const char *data, el_evcheck *ev)
 {
-    size_t cap = el_evcheck_relay_cap(j), olen = 0;
-    char *buf = malloc(cap + 1);
     char to[EL_EVCHECK_PEER_LEN + 1];
+    if (el_evcheck_relay_to(j, EL_FUZZ_EVENT_ME, to, ev) != 0)
+        return ev->rejected && ev->message ? NULL : "event: a refused relay 'to' without a reason";
+    size_t cap = el_evcheck_relay_cap(j, ev), olen = 0;
+    char *buf = malloc(cap + 1);
     const char *bad = NULL;
     json_t *in = NULL, *outdoc = NULL;
     if (!buf)
         return NULL;
-    if (el_evcheck_relay(j, EL_FUZZ_EVENT_ME, to, buf, cap, &olen, ev) != 0) {
-        if (!ev->rejected || !ev->message || olen != 0)
+    if (el_evcheck_relay_write(j, EL_FUZZ_EVENT_ME, buf, cap, &olen, ev) != 0) {
+        if (!ev->rejected || !ev->message || ev->reject != EL_REJ_BAD_REQUEST || olen != 0)
             bad = "event: a refused relay without a reason, or with output";
         goto done;
     }
@@ -118,10 +122,16 @@ done:
     return bad;
 }
 
-static const char *el_fuzz_event_check_fields(json_t *arg, const el_evcheck *ev)
+static const char *el_fuzz_event_check_fields(json_t *arg, const el_evargs *a, const el_evcheck *ev)
 {
     const char *name = el_evcheck_names[ev->handler];
     const char *peer = json_string_value(json_object_get(arg, "peer_id"));
+    if (a->peer && (!el_id_valid_peer_id(a->peer) ||
+                    (a->peer != peer && a->peer != json_string_value(json_object_get(arg, "to")))))
+        return "event: the peer handed to the handler is not the argument's";
+    for (int i = 0; i < a->n; i++)
+        if (!a->ids[i] || !a->ids[i][0])
+            return "event: an empty id handed to the handler";
     if ((!strcmp(name, "block") || !strcmp(name, "unblock") || !strcmp(name, "contact_remove") ||
          !strcmp(name, "contact_respond") || !strcmp(name, "profile_get")) &&
         (!peer || !el_id_valid_peer_id(peer)))
@@ -173,12 +183,13 @@ static const char *el_fuzz_check_event(const uint8_t *data, size_t size)
     if (el_evcheck_arg(&j, js, &arg, &ev) != 0)
         return arg || !ev.message ? "event: a refused argument without a reason" : NULL;
     const char *bad = NULL;
+    static el_evargs a; /* ~10 KB of lists: off the fuzzer's stack */
     if (!json_is_object(arg))
         bad = "event: accepted argument is not an object";
-    else if (el_evcheck_fields(EL_FUZZ_EVENT_ME, arg, &ev) != 0)
+    else if (el_evcheck_fields((el_ev_handler)ev.handler, EL_FUZZ_EVENT_ME, arg, &a, &ev) != 0)
         bad = ev.message ? NULL : "event: refused fields without a reason";
     else
-        bad = el_fuzz_event_check_fields(arg, &ev);
+        bad = el_fuzz_event_check_fields(arg, &a, &ev);
     json_decref(arg);
     return bad;
 }

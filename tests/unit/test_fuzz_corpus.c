@@ -97,6 +97,77 @@ static void test_hist_corpus(void **state)
     run_corpus("hist", el_fuzz_check_hist, 15);
 }
 
+/* Runs steps 1-3 of evcheck.h on one event as the server does; returns the
+ * refusal's message, or NULL when accepted (*a then filled). The argument,
+ * which *a points into, lives until the next call (event NULL: frees it). */
+static const char *event_message(const char *event, el_evargs *a, el_evcheck *ev)
+{
+    static jsmntok_t tok[64];
+    static json_t *arg;
+    el_json j;
+    const char *msg = NULL;
+    json_decref(arg);
+    arg = NULL;
+    if (!event)
+        return NULL;
+    if (el_evcheck_event(&j, event, strlen(event), tok, 64, ev) != 0)
+        return ev->message;
+    if (ev->handler < 0)
+        return NULL;
+    if (el_evcheck_arg(&j, event, &arg, ev) != 0)
+        return ev->message;
+    if (el_evcheck_fields((el_ev_handler)ev->handler, EL_FUZZ_EVENT_ME, arg, a, ev) != 0)
+        msg = ev->message;
+    return msg;
+}
+
+/* The messages the clients read (the handlers' wording, which the js suites
+ * assert) and what the checks hand over to the handlers. */
+static void test_event_messages(void)
+{
+    static el_evargs a;
+    el_evcheck ev;
+    const char *m = event_message("[\"login\",", &a, &ev);
+    assert_int_equal(ev.reject, EL_REJ_INVALID_JSON);
+    assert_true(m && !strncmp(m, "invalid JSON: ", 14) && strlen(m) > 14);
+    assert_string_equal(event_message("[\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\u00e9\"]", &a, &ev),
+                        "no such event");
+    assert_string_equal(ev.name, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"); /* 39: é not cut */
+    assert_int_equal(ev.reject, EL_REJ_UNKNOWN_EVENT);
+    assert_string_equal(event_message("[\"unblock\",{}]", &a, &ev), "unblock needs peer_id");
+    assert_string_equal(event_message("[\"contact_remove\",{}]", &a, &ev), "contact_remove needs peer_id");
+    assert_string_equal(event_message("[\"profile_get\",{}]", &a, &ev), "profile_get needs peer_id");
+    assert_string_equal(event_message("[\"block\",{\"peer_id\":\"" EL_FUZZ_EVENT_ME "\"}]", &a, &ev),
+                        "block needs another peer's peer_id");
+    assert_string_equal(event_message("[\"group_leave\",[]]", &a, &ev), "the argument must be an object");
+    ev.login_failed = 0;
+    assert_string_equal(event_message("[\"login\",{\"ik\":\"a\",\"sk\":\"b\",\"sk_sig\":\"c\",\"sig\":\"d\"}]",
+                                      &a, &ev),
+                        "malformed key or signature");
+    assert_int_equal(ev.login_failed, 1);
+    assert_int_equal(ev.reject, EL_REJ_BAD_REQUEST);
+    assert_string_equal(event_message("[\"login\",{\"ik\":\"a\"}]", &a, &ev),
+                        "login needs ik, sk, sk_sig and sig strings");
+    assert_null(event_message("[\"envelope_ack\",{\"ids\":[\"a-1\",\"B_2\"]}]", &a, &ev));
+    assert_int_equal(a.n, 2);
+    assert_string_equal(a.ids[1], "B_2");
+    assert_string_equal(event_message("[\"envelope_ack\",{\"ids\":[\"a.1\"]}]", &a, &ev),
+                        "ids must be envelope id strings");
+    assert_null(event_message("[\"group_update\",{\"group_id\":\"g1\",\"remove\":[\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2\"]}]",
+                              &a, &ev));
+    assert_int_equal(a.n, 0);
+    assert_int_equal(a.nrem, 1);
+    assert_string_equal(a.group_id, "g1");
+    assert_null(a.admin);
+    assert_null(event_message("[\"contact_request\",{\"to\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2\"}]", &a, &ev));
+    assert_string_equal(a.text, "");
+    assert_string_equal(a.peer, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2");
+    assert_string_equal(event_message("[\"envelope_send\",{\"to\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2\",\"envelope\":\"Zh\"}]",
+                                      &a, &ev),
+                        "envelope must be canonical base64url");
+    event_message(NULL, &a, &ev);
+}
+
 /* The new targets' facts on known inputs: what is served, what is relayed,
  * which envelopes open. */
 static void test_new_targets_facts(void **state)
@@ -143,15 +214,21 @@ static void test_new_targets_facts(void **state)
     assert_int_equal(el_evcheck_event(&j, offer, sizeof offer - 1, tok, 64, &ev), 0);
     char buf[256], to[33];
     size_t n = 0;
-    assert_true(el_evcheck_relay_cap(&j) <= sizeof buf);
-    assert_int_equal(el_evcheck_relay(&j, EL_FUZZ_EVENT_ME, to, buf, sizeof buf, &n, &ev), 0);
+    assert_int_equal(el_evcheck_relay_to(&j, EL_FUZZ_EVENT_ME, to, &ev), 0);
+    assert_string_equal(to, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2");
+    assert_true(el_evcheck_relay_cap(&j, &ev) <= sizeof buf);
+    assert_int_equal(el_evcheck_relay_write(&j, EL_FUZZ_EVENT_ME, buf, sizeof buf, &n, &ev), 0);
     static const char want[] = "42[\"offer\",{\"from\":\"" EL_FUZZ_EVENT_ME "\",\"to\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2\",\"sdp\":1}]";
     assert_int_equal(n, sizeof want - 1);
     assert_memory_equal(buf, want, n);
     static const char dup[] = "[\"answer\",{\"to\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2\",\"to\":\"x\"}]";
     assert_int_equal(el_evcheck_event(&j, dup, sizeof dup - 1, tok, 64, &ev), 0);
-    assert_int_equal(el_evcheck_relay(&j, EL_FUZZ_EVENT_ME, to, buf, sizeof buf, &n, &ev), -1);
+    assert_int_equal(el_evcheck_relay_to(&j, EL_FUZZ_EVENT_ME, to, &ev), 0);
+    assert_int_equal(el_evcheck_relay_write(&j, EL_FUZZ_EVENT_ME, buf, sizeof buf, &n, &ev), -1);
     assert_int_equal(ev.reject, EL_REJ_BAD_REQUEST);
+    assert_string_equal(ev.message, "duplicate 'to'");
+    assert_int_equal(n, 0);
+    test_event_messages();
 
     /* an envelope of the corpus opens, with one bit flipped it does not */
     size_t len = 0;
