@@ -182,8 +182,8 @@ if (ov.length) {
   const script = [
     "set title 'Where EchoLink stands: factor against the reference of the same run (> 1: EchoLink better)' font 'sans,13'",
     'set style fill solid 0.85 border -1', 'set boxwidth 0.7', 'unset key', 'set logscale y 2',
-    'set grid ytics lc rgb "#dddddd"', "set ylabel 'factor (log scale)'", 'set xtics rotate by -35 font "sans,9" nomirror',
-    `set xrange [-0.6:${ov.length - 0.4}]`, 'set bmargin 15', 'set rmargin 14',
+    'set grid ytics lc rgb "#dddddd"', "set ylabel 'factor (log scale)'", 'set xtics rotate by 30 right font "sans,9" nomirror',
+    `set xrange [-0.6:${ov.length - 0.4}]`, 'set bmargin 16', 'set lmargin 30',
     `set arrow from -0.6,1 to ${ov.length - 0.4},1 nohead lw 2 lc rgb '#444444'`,
     `plot ${q(f)} using 1:3:(0.7):($3 >= 1 ? 0x2ca02c : 0xd62728):xtic(2) with boxes lc rgb variable, ` +
       `'' using 1:3:(sprintf('%.2f', $3)) with labels offset 0,0.6 font 'sans,9'`,
