@@ -323,6 +323,16 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
     srv->tcp_ceiling = (int)(fds / 2);
     info.keepalive_timeout = 30;
     info.timeout_secs = 30;
+    /* Engine.IO's own ping/pong (PROTOCOL.md §1) decides whether a client is
+     * alive. lws's default idle policy would also WebSocket-PING every
+     * connection 300 s after its last WebSocket PONG - our clients never send
+     * one - and re-arm a validity timer per connection in lws 4.1's sorted
+     * timer list: at 10,000 clients an O(n^2) burst of ~5 s of CPU every five
+     * minutes, relays stalled meanwhile (found by scripts/soak.sh). A policy
+     * without a hangup time turns that machinery off. */
+    static const lws_retry_bo_t no_idle_policy = {.secs_since_valid_ping = 0,
+                                                  .secs_since_valid_hangup = 0};
+    info.retry_and_idle_policy = &no_idle_policy;
     srv->ctx = lws_create_context(&info);
     if (!srv->ctx) {
         el_seterr(err, errlen, EL_ERR_IO, "cannot listen on port %d (in use, or TLS files unreadable?)",
