@@ -90,17 +90,9 @@ static int admit(el_server *srv, struct lws *wsi, el_ipcount **out)
         return -1;
     char ip[48];
     lws_get_peer_simple(wsi, ip, sizeof ip);
-    el_ipcount *ipc = el_map_get(srv->ips, ip);
-    if (!ipc) {
-        ipc = calloc(1, sizeof *ipc);
-        if (!ipc)
-            return -1;
-        snprintf(ipc->ip, sizeof ipc->ip, "%s", ip);
-        if (el_map_put(srv->ips, ipc->ip, ipc) < 0) {
-            free(ipc);
-            return -1;
-        }
-    }
+    el_ipcount *ipc = el_ipcount_get(srv, ip);
+    if (!ipc)
+        return -1;
     if (srv->cfg->max_conns_per_ip && ipc->count >= srv->cfg->max_conns_per_ip)
         return -1;
     *out = ipc;

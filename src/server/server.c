@@ -85,6 +85,22 @@ static int tcp_over_cap(const el_server *srv, const char *ip)
     return ipc && ipc->tcp >= cap;
 }
 
+el_ipcount *el_ipcount_get(el_server *srv, const char *ip)
+{
+    el_ipcount *ipc = el_map_get(srv->ips, ip);
+    if (ipc)
+        return ipc;
+    ipc = calloc(1, sizeof *ipc);
+    if (!ipc)
+        return NULL;
+    snprintf(ipc->ip, sizeof ipc->ip, "%s", ip);
+    if (el_map_put(srv->ips, ipc->ip, ipc) < 0) {
+        free(ipc);
+        return NULL;
+    }
+    return ipc;
+}
+
 void el_ipcount_drop(el_server *srv, el_ipcount *ipc)
 {
     if (ipc->count > 0 || ipc->tcp > 0)
@@ -122,17 +138,9 @@ static int tcp_open(el_server *srv, struct lws *wsi)
         srv->metrics.rejected[EL_REJ_CONN_LIMIT]++;
         return -1;
     }
-    el_ipcount *ipc = el_map_get(srv->ips, ip);
-    if (!ipc) {
-        ipc = calloc(1, sizeof *ipc);
-        if (!ipc)
-            return -1;
-        snprintf(ipc->ip, sizeof ipc->ip, "%s", ip);
-        if (el_map_put(srv->ips, ipc->ip, ipc) < 0) {
-            free(ipc);
-            return -1;
-        }
-    }
+    el_ipcount *ipc = el_ipcount_get(srv, ip);
+    if (!ipc)
+        return -1;
     ipc->tcp++;
     lws_set_opaque_user_data(wsi, ipc);
     return 0;

@@ -158,6 +158,9 @@ struct el_server {
 void el_random_id(char *out, size_t chars); /* [A-Za-z0-9_-]{chars} + NUL */
 int64_t el_now_us(void);
 int64_t el_now_ms(void);
+/* The count of address `ip`, created at zero when it has none; NULL when
+ * out of memory. */
+el_ipcount *el_ipcount_get(el_server *srv, const char *ip);
 /* Removes and frees an address entry once neither count holds it; callers
  * decrement first. */
 void el_ipcount_drop(el_server *srv, el_ipcount *ipc);
