@@ -22,6 +22,9 @@ ssize_t el_b64_encode(const uint8_t *in, size_t n, char *out, size_t outlen);
 ssize_t el_b64_decode(const char *in, size_t n, uint8_t *out, size_t outlen);
 ssize_t el_base32_encode(const uint8_t *in, size_t n, char *out, size_t outlen);
 ssize_t el_hex_encode(const uint8_t *in, size_t n, char *out, size_t outlen);
+/* 1 when s is 1..max characters of the base64url alphabet [A-Za-z0-9_-]
+ * (the shape of our ids: group and envelope ids, cluster node ids). */
+int el_b64url_token(const char *s, size_t max);
 /* 1 when s[0..len) is only the digits 0-9a-f (the lowercase hex of IDs). */
 int el_is_lower_hex(const char *s, size_t len);
 /* either case; an odd length is an error */

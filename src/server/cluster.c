@@ -10,6 +10,7 @@
 #include "server/presence.h"
 #include "server/server_int.h"
 
+#include "base/enc.h"
 #include "base/log.h"
 
 #include <hiredis/async.h>
@@ -118,16 +119,7 @@ static const char LUA_RESET[] =
 
 static int valid_node_id(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > EL_CLUSTER_NODE_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return 0;
-    }
-    return 1;
+    return el_b64url_token(s, EL_CLUSTER_NODE_ID_MAX);
 }
 
 /* redis://host[:port][/db] */

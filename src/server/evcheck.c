@@ -121,16 +121,7 @@ static const char *peer_field(json_t *arg, const char *key)
 /* Group and envelope ids: 1-64 characters of the base64url alphabet. */
 static int valid_id(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > EL_STORE_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_'))
-            return 0;
-    }
-    return 1;
+    return el_b64url_token(s, EL_STORE_ID_MAX);
 }
 
 /* An absent list is empty; otherwise at most max peer ids, into ids[].

@@ -439,6 +439,18 @@ static void test_base32_and_hex_reference(void **state)
     }
 }
 
+static void test_b64url_token(void **state)
+{
+    (void)state;
+    assert_true(el_b64url_token("aZ09-_", 6));
+    assert_false(el_b64url_token("aZ09-_", 5)); /* longer than max */
+    assert_false(el_b64url_token("", 8));
+    assert_false(el_b64url_token("a+b", 8));    /* base64, not base64url */
+    assert_false(el_b64url_token("a/b", 8));
+    assert_false(el_b64url_token("a=", 8));
+    assert_false(el_b64url_token("\xc3\xa9", 8));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_b64_canonical_exhaustive),
         cmocka_unit_test(test_roundtrip_random),
         cmocka_unit_test(test_base32_and_hex_reference),
+        cmocka_unit_test(test_b64url_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,20 @@ function argv0(remote) {
   return remote ? ['ip', 'netns', 'exec', NETNS.peerNs, ...base] : base;
 }
 
+/** Calls fn(line) for every non-blank line a stream delivers (JSON lines). */
+function onLines(stream, fn) {
+  let buf = '';
+  stream.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line.trim()) fn(line);
+    }
+  });
+}
+
 class Client {
   constructor(cluster, name, remote, nodes = null) {
     this.cluster = cluster;
@@ -115,21 +129,13 @@ class Client {
     live.add(p);
     this.proc = p;
     this.stderr = '';
-    let buf = '';
-    p.stdout.on('data', (d) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (!line.trim()) continue;
-        try {
-          const ev = JSON.parse(line);
-          ev.at = Date.now();
-          this.events.push(ev);
-        } catch {
-          this.stderr += `[unparsable stdout] ${line}\n`;
-        }
+    onLines(p.stdout, (line) => {
+      try {
+        const ev = JSON.parse(line);
+        ev.at = Date.now();
+        this.events.push(ev);
+      } catch {
+        this.stderr += `[unparsable stdout] ${line}\n`;
       }
     });
     p.stderr.on('data', (d) => {
@@ -163,7 +169,6 @@ class Client {
     return new Promise((resolve, reject) => {
       const replies = new Array(reqs.length);
       let left = reqs.length;
-      let buf = '';
       const c = net.createConnection(sock);
       const timer = setTimeout(() => {
         c.destroy();
@@ -178,18 +183,11 @@ class Client {
       c.on('connect', () => {
         c.write(reqs.map((r, i) => JSON.stringify({ ...r, id: i + 1 })).join('\n') + '\n');
       });
-      c.on('data', (d) => {
-        buf += d;
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          if (!line.trim()) continue;
-          const r = JSON.parse(line);
-          if (!Number.isInteger(r.id) || r.id < 1 || r.id > reqs.length || replies[r.id - 1]) continue;
-          replies[r.id - 1] = r;
-          if (--left === 0) done(null);
-        }
+      onLines(c, (line) => {
+        const r = JSON.parse(line);
+        if (!Number.isInteger(r.id) || r.id < 1 || r.id > reqs.length || replies[r.id - 1]) return;
+        replies[r.id - 1] = r;
+        if (--left === 0) done(null);
       });
     });
   }
