@@ -36,6 +36,7 @@ describe('web core: browser users and a terminal user', { skip: SKIP }, () => {
   });
 
   after(async () => {
+    if (process.exitCode) console.log(`# page logs and clients:\n${w?.tails()}`);
     await w?.close();
   });
 
@@ -47,7 +48,8 @@ describe('web core: browser users and a terminal user', { skip: SKIP }, () => {
     assert.equal(m.text, 'hello bob');
     assert.equal(m.from, alice.id);
     assert.equal(m.conv, `p:${alice.id}`);
-    assert.equal(m.offline, false);
+    assert.equal(m.offline, false, `went as an envelope, not on the link; alice's page:\n${alice.tail(60)}\n` +
+      `bob's page:\n${bob.tail(60)}`);
     await alice.waitEvent((e) => e.event === 'status' && e.id === sent.msg_id && e.status === 'delivered', 10000);
 
     const back = await bob.ok({ cmd: 'send', to: alice.id, text: 'hi alice', reply_to: sent.msg_id });
