@@ -44,16 +44,23 @@
  * (*) during an ICE restart of a CONNECTED/COMPLETED agent the old selected
  * pair stays in use until the new one is chosen, so the state is not moved
  * back to NEW/CHECKING.
- * A dead path: the selected pair is re-checked every 4-6 s (RFC 7675
- * consent); 10 s after the last response libnice declares the component
- * FAILED, so a link that dies is reported as FAILED 4..10 s later (7-10 s
- * measured in tests/unit/test_ice.c). libnice has no transient
- * "disconnected" state, and this layer does not invent one: the
- * agent does not recover from FAILED by itself; el_ice_restart() (both
- * sides, new credentials exchanged) brings it back. EL_ICE_DISCONNECTED and
- * EL_ICE_CLOSED exist for parity with RTCIceConnectionState and are never
- * reported by this implementation. el_ice_send() is usable in CONNECTED and
- * COMPLETED (and, until the new pair is chosen, during a restart).
+ * A dead path, by default: the selected pair is re-checked every 4-6 s
+ * (RFC 7675 consent); 10 s after the last response libnice declares the
+ * component FAILED, so a link that dies is reported as FAILED 4..10 s later
+ * (7-10 s measured in tests/unit/test_ice.c). Those checks are never
+ * retransmitted, so random loss (two lost in a row) fails healthy paths too.
+ * A dead path with cfg.silence_ms > 0, for callers whose own traffic never
+ * pauses for long (el_peer: SCTP heartbeats): libnice's consent option is
+ * off; after silence_ms without a received datagram the state is
+ * DISCONNECTED (from CONNECTED or COMPLETED), and the next datagram brings it
+ * back to CONNECTED (COMPLETED if libnice's pair is nominated) with no
+ * restart. libnice's keepalive checks still run; 50 s without an answer is
+ * FAILED. The agent does not recover from FAILED by itself; el_ice_restart()
+ * (both sides, new credentials exchanged) brings it back; a restart of a
+ * DISCONNECTED agent keeps it DISCONNECTED until the new pair is chosen.
+ * EL_ICE_CLOSED exists for parity with RTCIceConnectionState and is never
+ * reported. el_ice_send() is usable in CONNECTED, COMPLETED and DISCONNECTED
+ * (and, until the new pair is chosen, during a restart).
  *
  * Callbacks. All run on the thread that iterates ctx, never from inside an
  * el_ice_* call: candidates, end-of-candidates and state changes are queued
@@ -125,7 +132,7 @@ typedef enum {
     EL_ICE_CHECKING,
     EL_ICE_CONNECTED,
     EL_ICE_COMPLETED,
-    EL_ICE_DISCONNECTED, /* never reported (see above) */
+    EL_ICE_DISCONNECTED, /* only with el_ice_config.silence_ms (see above) */
     EL_ICE_FAILED,
     EL_ICE_CLOSED,       /* never reported (see above) */
 } el_ice_state;
@@ -140,6 +147,7 @@ typedef struct {
     int turn_tcp;          /* to the TURN server: 0 UDP, 1 TCP, 2 TLS (relayed candidates stay UDP) */
     const char *const *local_addrs; /* NULL-terminated IP list restricting gathering (tests) */
     int relay_only;        /* 1: only relayed candidates ("force-relay"; needs TURN) */
+    unsigned silence_ms;   /* >0: liveness by the caller's traffic, not consent (see above) */
 } el_ice_config;
 
 typedef struct {

@@ -70,6 +70,7 @@ typedef struct {
     GMainContext *ctx;
     peer a, b;
     bool relay;                /* forward outboxes between loop iterations */
+    unsigned silence_ms;       /* el_ice_config.silence_ms of agents made next */
 } world;
 
 static const char *netns_addr(void)
@@ -209,7 +210,7 @@ static void world_clear(world *w)
 static el_ice *make_agent(world *w, peer *p, int controlling, const char *addr)
 {
     const char *addrs[] = {addr, NULL};
-    el_ice_config cfg = {.local_addrs = addrs};
+    el_ice_config cfg = {.local_addrs = addrs, .silence_ms = w->silence_ms};
     char err[256] = "";
     el_ice *ice = el_ice_new(w->ctx, controlling, &cfg, &callbacks, p, err, sizeof err);
     if (!ice)
@@ -730,6 +731,125 @@ static void test_link_down(void **state)
     world_clear(&w);
 }
 
+/* ---- tests: liveness by silence (cfg.silence_ms) ------------------------------- */
+
+#define SILENCE_MS 1500
+#define TICK_MS 250 /* the callers' own traffic, as el_peer's SCTP heartbeats */
+
+typedef struct {
+    peer *p;
+    bool on;
+    unsigned sent;
+} ticker;
+
+static gboolean tick_cb(gpointer data)
+{
+    ticker *t = data;
+    uint8_t byte = 't';
+    if (t->on && t->p->ice && el_ice_send(t->p->ice, &byte, 1) == EL_OK)
+        t->sent++;
+    return G_SOURCE_CONTINUE;
+}
+
+static GSource *ticker_start(world *w, ticker *t)
+{
+    GSource *src = g_timeout_source_new(TICK_MS);
+    g_source_set_callback(src, tick_cb, t, NULL);
+    g_source_attach(src, w->ctx);
+    return src;
+}
+
+static bool a_disconnected(world *w, void *arg)
+{
+    (void)arg;
+    return w->a.state == EL_ICE_DISCONNECTED;
+}
+
+static bool both_disconnected(world *w, void *arg)
+{
+    (void)arg;
+    return w->a.state == EL_ICE_DISCONNECTED && w->b.state == EL_ICE_DISCONNECTED;
+}
+
+static int count_in(const peer *p, int from, el_ice_state st)
+{
+    int n = 0;
+    for (int i = from; i < p->nhistory; i++)
+        n += p->history[i] == st;
+    return n;
+}
+
+/* With silence_ms the agents judge the path by what they hear: traffic
+ * keeps them connected (libnice's consent checks are off), silence is
+ * DISCONNECTED, the next datagram brings them back with no restart; a real
+ * link outage is both. */
+static void test_silence(void **state)
+{
+    (void)state;
+    const char *link = getenv("EL_NETNS_LINK");
+    const char *peer_addr = getenv("EL_NETNS_PEER_ADDR");
+    if (!link || !peer_addr)
+        fail_msg("EL_NETNS_LINK / EL_NETNS_PEER_ADDR not set (run through netns.sh)");
+    world w;
+    world_init(&w);
+    w.silence_ms = SILENCE_MS;
+    make_agent(&w, &w.a, 1, netns_addr());
+    make_agent_in_peer_ns(&w, &w.b, 0);
+    connect_pair(&w);
+    ticker ta = {&w.a, true, 0}, tb = {&w.b, true, 0};
+    GSource *sa = ticker_start(&w, &ta), *sb = ticker_start(&w, &tb);
+
+    /* talking: never disconnected */
+    int ha = w.a.nhistory, hb = w.b.nhistory;
+    spin_for(&w, 3 * SILENCE_MS);
+    assert_int_equal(count_in(&w.a, ha, EL_ICE_DISCONNECTED), 0);
+    assert_int_equal(count_in(&w.b, hb, EL_ICE_DISCONNECTED), 0);
+    assert_true(both_usable(&w, NULL));
+
+    /* B goes quiet: A hears nothing and says so; B still hears A */
+    tb.on = false;
+    gint64 t0 = g_get_monotonic_time();
+    if (!spin_until(&w, a_disconnected, NULL, SILENCE_MS + 2000))
+        fail_msg("A still %s after B fell silent", el_ice_state_name(w.a.state));
+    gint64 ms = (g_get_monotonic_time() - t0) / 1000;
+    fprintf(stderr, "A disconnected %lld ms after B's last tick\n", (long long)ms);
+    assert_true(ms >= SILENCE_MS - TICK_MS);
+    assert_true(usable(w.b.state));
+
+    /* one datagram from B: A is back, with no restart */
+    uint8_t byte = 'b';
+    g_ptr_array_set_size(w.a.rx, 0);
+    assert_int_equal(el_ice_send(w.b.ice, &byte, 1), EL_OK);
+    rx_wait r = {&w.a, 1};
+    assert_true(spin_until(&w, got_n, &r, DATA_TIMEOUT_MS));
+    spin_for(&w, 50);
+    assert_true(usable(w.a.state));
+    tb.on = true;
+
+    /* the link goes down: both disconnected; up again: both back on the
+     * same pair, no restart (the tickers never stopped) */
+    ha = w.a.nhistory;
+    hb = w.b.nhistory;
+    assert_int_equal(run_cmd("ip link set %s down", link), 0);
+    bool down = spin_until(&w, both_disconnected, NULL, SILENCE_MS + 3000);
+    assert_int_equal(run_cmd("ip link set %s up", link), 0);
+    run_cmd("ip route replace default via %s dev %s", peer_addr, link);
+    if (!down)
+        fail_msg("link down: A %s, B %s", el_ice_state_name(w.a.state),
+                 el_ice_state_name(w.b.state));
+    if (!spin_until(&w, both_usable, NULL, 10000))
+        fail_msg("link up: A %s, B %s", el_ice_state_name(w.a.state),
+                 el_ice_state_name(w.b.state));
+    assert_int_equal(count_in(&w.a, ha, EL_ICE_FAILED), 0);
+    assert_int_equal(count_in(&w.b, hb, EL_ICE_FAILED), 0);
+    g_source_destroy(sa);
+    g_source_unref(sa);
+    g_source_destroy(sb);
+    g_source_unref(sb);
+    check_both_ways(&w, 1);
+    world_clear(&w);
+}
+
 /* ---- tests: TURN (coturn inside the namespace) --------------------------------- */
 
 #define TURN_PORT 3478
@@ -873,6 +993,7 @@ int main(void)
         cmocka_unit_test(test_free_in_callback),
         cmocka_unit_test(test_connect_restart),
         cmocka_unit_test(test_link_down),
+        cmocka_unit_test(test_silence),
         cmocka_unit_test_setup_teardown(test_turn_udp, turn_setup, turn_teardown),
         cmocka_unit_test_setup_teardown(test_turn_tcp, turn_setup, turn_teardown),
     };
