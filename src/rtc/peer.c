@@ -30,6 +30,10 @@
 #define DEFAULT_MAX_MESSAGE (256 * 1024)
 #define EARLY_MAX 16
 #define SCTP_TICK_MS 10
+/* Silence that makes the path DISCONNECTED (rtc/ice.h): three heartbeat
+ * intervals, so under 15 % loss each way a healthy idle path needs about
+ * six datagrams lost in a row to look dead. */
+#define PEER_SILENCE_MS (3 * EL_SCTP_HB_INTERVAL_MS)
 #define MAX_URLS 8
 
 struct el_channel {
@@ -464,7 +468,8 @@ static void ice_state_cb(void *user, el_ice_state st)
             set_state(pc, EL_PEER_CONNECTED, "ICE connected again");
         break;
     case EL_ICE_DISCONNECTED:
-        set_state(pc, EL_PEER_DISCONNECTED, "ICE lost connectivity");
+        if (pc->sctp_up) /* before that, DTLS and SCTP setup have their own timers */
+            set_state(pc, EL_PEER_DISCONNECTED, "nothing heard from the peer");
         break;
     case EL_ICE_FAILED:
         pc->ice_connected = 0;
@@ -516,6 +521,9 @@ static int ensure_ice(el_peer *pc, int controlling, char *err, size_t errlen)
     cfg.turn_tcp = pc->turn_tcp;
     cfg.local_addrs = (const char *const *)pc->local_addrs;
     cfg.relay_only = pc->relay_only;
+    /* SCTP heartbeats keep every association talking: silence, not
+     * libnice's consent checks, says the path is gone */
+    cfg.silence_ms = PEER_SILENCE_MS;
     pc->ice = el_ice_new(pc->ctx, controlling, &cfg, &ice_cbs, pc, err, errlen);
     if (!pc->ice)
         return EL_ERR_IO;

@@ -1065,9 +1065,33 @@ static int configure(el_sctp *s, char *err, size_t errlen)
             return el_seterr(err, errlen, EL_ERR_IO, "usrsctp SCTP_EVENT %u: %s", events[i],
                              strerror(errno));
     }
+    struct sctp_rtoinfo rto;
+    memset(&rto, 0, sizeof rto);
+    rto.srto_assoc_id = SCTP_FUTURE_ASSOC;
+    rto.srto_initial = EL_SCTP_RTO_INITIAL_MS;
+    rto.srto_min = EL_SCTP_RTO_MIN_MS;
+    rto.srto_max = EL_SCTP_RTO_MAX_MS;
+    if (usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_RTOINFO, &rto, (socklen_t)sizeof rto) < 0)
+        return el_seterr(err, errlen, EL_ERR_IO, "usrsctp SCTP_RTOINFO: %s", strerror(errno));
+    struct sctp_assocparams ap;
+    memset(&ap, 0, sizeof ap);
+    ap.sasoc_assoc_id = SCTP_FUTURE_ASSOC;
+    ap.sasoc_asocmaxrxt = EL_SCTP_MAX_RETRANSMITS;
+    if (usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_ASSOCINFO, &ap, (socklen_t)sizeof ap) < 0)
+        return el_seterr(err, errlen, EL_ERR_IO, "usrsctp SCTP_ASSOCINFO: %s", strerror(errno));
+    struct sctp_sack_info sack;
+    memset(&sack, 0, sizeof sack);
+    sack.sack_assoc_id = SCTP_FUTURE_ASSOC;
+    sack.sack_delay = EL_SCTP_SACK_DELAY_MS;
+    sack.sack_freq = 2; /* RFC 4960 6.2: at least every second packet */
+    if (usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_DELAYED_SACK, &sack, (socklen_t)sizeof sack) < 0)
+        return el_seterr(err, errlen, EL_ERR_IO, "usrsctp SCTP_DELAYED_SACK: %s",
+                         strerror(errno));
     struct sctp_initmsg im;
     memset(&im, 0, sizeof im);
     im.sinit_num_ostreams = EL_SCTP_STREAMS;
+    /* the INIT's own timer, capped like the others */
+    im.sinit_max_init_timeo = EL_SCTP_RTO_MAX_MS;
     /* usrsctp allocates min(peer's OS, this) incoming streams; the high cap
      * matches WebRTC peers (65535) and lets an el_sctp peer add streams */
     im.sinit_max_instreams = 65535;
@@ -1139,7 +1163,9 @@ int el_sctp_connect(el_sctp *s)
         struct sctp_paddrparams pp;
         memset(&pp, 0, sizeof pp);
         memcpy(&pp.spp_address, &sc, sizeof sc);
-        pp.spp_flags = SPP_PMTUD_DISABLE;
+        pp.spp_flags = SPP_PMTUD_DISABLE | SPP_HB_ENABLE;
+        pp.spp_hbinterval = EL_SCTP_HB_INTERVAL_MS;
+        pp.spp_pathmaxrxt = EL_SCTP_MAX_RETRANSMITS;
         /* for AF_CONN usrsctp counts the path MTU after the common header */
         pp.spp_pathmtu = EL_SCTP_MTU - (uint32_t)sizeof(struct sctp_common_header);
         if (usrsctp_setsockopt(s->sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp,

@@ -88,6 +88,29 @@
 #define EL_SCTP_STREAMS 1024              /* outgoing streams asked for in INIT; more are added on
                                              demand (SCTP_ADD_STREAMS); we accept up to 65535 in */
 #define EL_SCTP_MAX_QUEUED (16u * 1024 * 1024) /* bytes we queue above usrsctp, per association */
+/* Retransmission timer and SACK delay. usrsctp's defaults are RFC 4960's
+ * (RTO 3 s initial, 1 s min, 60 s max; SACK after 200 ms), tuned for the
+ * Internet of 2000 and for TCP-like links: on a lossy path (a phone on
+ * Wi-Fi) one lost packet costs a second and a few in a row push the timer
+ * to a minute, while our own ICE layer already decides when a path is
+ * dead. These are the values TCP on Linux and other WebRTC stacks use:
+ * first retransmission after 1 s before any RTT is known, never sooner
+ * than 200 ms, never later than 10 s; SACK after 20 ms. */
+#define EL_SCTP_RTO_INITIAL_MS 1000
+#define EL_SCTP_RTO_MIN_MS 200
+#define EL_SCTP_RTO_MAX_MS 10000
+#define EL_SCTP_SACK_DELAY_MS 20
+/* Liveness. A HEARTBEAT goes out every EL_SCTP_HB_INTERVAL_MS (plus 0.5-1.5
+ * RTO) on an idle path, so an association never stays silent for long: an
+ * el_peer's ICE layer reads silence as a dead path (rtc/ice.h silence_ms)
+ * instead of libnice's unretransmitted consent checks. SCTP gives up on the
+ * path and the association only after EL_SCTP_MAX_RETRANSMITS timeouts in a
+ * row, about 4.5 minutes with the timers above: RFC 4960's 5 (path) and 10
+ * (association) took 30 s and 75 s with a 10 s RTO cap, and whether a
+ * connection is worth keeping through an outage is the application's call
+ * (the client's link renegotiates after 12 s). */
+#define EL_SCTP_HB_INTERVAL_MS 2000
+#define EL_SCTP_MAX_RETRANSMITS 30
 /* Channels alive at once per association, both sides' together (streams
  * being refused included). Each costs a struct, its label and protocol (up
  * to 64 KiB each) here and in el_peer; a peer that opens thousands would

@@ -525,6 +525,20 @@ describe('C el_peer <-> headless Chromium', { skip: SKIP }, () => {
         assert.equal(got.sha256, blasted.sha256);
       });
 
+      // The C side judges the path by what it hears (src/rtc/ice.h
+      // silence_ms, 6 s): its SCTP heartbeats, answered by Chromium's SCTP,
+      // keep an idle connection connected past that.
+      it('an idle connection stays connected past the C side\'s silence limit', { skip: cRole !== 'offerer', timeout: 30000 }, async () => {
+        const from = s.tool.events.length;
+        await sleep(8000);
+        const states = s.tool.events.slice(from).filter((e) => e.ev === 'state');
+        assert.deepEqual(states, [], 'no state change while idle');
+        assert.equal((await s.page.evaluate(() => window.EL.dtls())).dtlsState, 'connected');
+        s.tool.send({ op: 'send', label: 'chat', text: 'after the pause' });
+        const m = await s.q.waitFor('message', (e) => e.label === 'chat' && e.text === 'after the pause', 5000);
+        assert.equal(m.text, 'after the pause');
+      });
+
       it('closing "chat" at Chromium reaches C; a new channel from C still works', { timeout: 30000 }, async () => {
         await s.page.evaluate(() => window.EL.close('chat'));
         await s.tool.waitFor('close', (e) => e.label === 'chat', 10000);
