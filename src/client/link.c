@@ -249,8 +249,8 @@ static void pc_state(el_peer *pc, el_peer_state st, const char *why, void *user)
             c->deadline = add_timeout(l, EL_LINK_RECOVER_MS, deadline_cb, c);
         break;
     case EL_PEER_FAILED:
-        /* ICE gave up on every pair (libnice goes there straight from
-         * connected when the consent checks stop). A connection that was
+        /* ICE gave up on every pair (after a restart's checks failed, or
+         * libnice's 50 s keepalive timeout). A connection that was
          * up keeps DTLS, SCTP and the E2EE session: an ICE restart repairs
          * it, as in DISCONNECTED, but at once. */
         if (el_secure_is_ready(c->sec) && c->deadline == NULL) {

@@ -48,7 +48,7 @@ describe('echolink: outages', { skip: SKIP }, () => {
     c.linkDown();
     try {
       await alice.ok(['send', bob.id, 'across a short outage']);
-      // libnice declares the pair failed after ~10 s without consent
+      // el_peer calls a path disconnected after 6 s of silence
       await sleep(12000);
     } finally {
       c.linkUp();
