@@ -99,7 +99,7 @@ async function startNode(dir, name, db, redisUrl) {
   const portFile = path.join(dir, `${name}.port`);
   const args = ['taskset', '-c', SERVER_CPU, BIN, '--bind', '127.0.0.1', '--port', '0',
     '--port-file', portFile, '--db', db, '--open-presence', '--rate', '1000000',
-    '--burst', '1000000', '--max-conns', '20000', '--max-conns-per-ip', '0', '--log-level', 'warn'];
+    '--burst', '1000000', '--max-conns', '20000', '--max-conns-per-ip', '0', '--max-new-ids-per-ip', '0', '--log-level', 'warn'];
   if (redisUrl) args.push('--redis', redisUrl, '--node-id', name);
   const n = child(args);
   const port = await until(async () => {

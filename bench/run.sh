@@ -83,7 +83,7 @@ start_server() {
         [ "$mode" = relay ] && presence=(--open-presence)
         taskset -c $SERVER_CPU "$BIN" --bind 127.0.0.1 --port 0 --port-file "$TMP/$tag.port" \
             --db "sqlite:$TMP/$tag.db" "${presence[@]}" --rate 1000000 --burst 1000000 \
-            --max-conns 20000 --max-conns-per-ip 0 --log-level warn >"$TMP/$tag.log" 2>&1 &
+            --max-conns 20000 --max-conns-per-ip 0 --max-new-ids-per-ip 0 --log-level warn >"$TMP/$tag.log" 2>&1 &
     else
         taskset -c $SERVER_CPU node bench/ref-server.mjs --port 0 --port-file "$TMP/$tag.port" \
             >"$TMP/$tag.log" 2>&1 &

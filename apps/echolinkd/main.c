@@ -85,6 +85,7 @@ static void reload(el_server *srv, void *user)
     cfg->rate = next.rate;
     cfg->burst = next.burst;
     cfg->max_conns_per_ip = next.max_conns_per_ip;
+    cfg->max_new_ids_per_ip = next.max_new_ids_per_ip;
     swap_str(&cfg->turn_secret, &next.turn_secret);
     swap_str(&cfg->turn_urls, &next.turn_urls);
     swap_str(&cfg->stun_urls, &next.stun_urls);

@@ -67,6 +67,8 @@ static const opt options[] = {
     INT("max-conns", max_conns, "10000", 0, INT_MAX, "most concurrent connections"),
     INT("max-conns-per-ip", max_conns_per_ip, "64", 0, INT_MAX,
         "most concurrent connections from one address (0 = no limit)"),
+    INT("max-new-ids-per-ip", max_new_ids_per_ip, "100", 0, INT_MAX,
+        "new identities one address (IPv6: its /64) may create per hour (0 = no limit)"),
     STR("turn-secret", turn_secret, NULL, "secret shared with coturn (use-auth-secret)"),
     STR("turn-urls", turn_urls, NULL, "comma-separated TURN URLs handed to clients"),
     STR("stun-urls", stun_urls, NULL, "comma-separated STUN URLs handed to clients"),

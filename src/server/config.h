@@ -43,6 +43,7 @@ typedef struct {
     long max_event_size;      /* one Socket.IO event */
     int rate, burst;          /* events per second per connection */
     int max_conns, max_conns_per_ip;
+    int max_new_ids_per_ip;   /* per hour; 0 = no limit (server/idquota.h) */
     char *turn_secret;
     char *turn_urls;          /* comma-separated turn: URLs */
     char *stun_urls;          /* comma-separated stun: URLs */

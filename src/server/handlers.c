@@ -7,6 +7,7 @@
  * at its top. offer/answer/ice_candidate then take the copy-through path of
  * relay.c; the rarer events are parsed with jansson. */
 #include "server/evcheck.h"
+#include "server/idquota.h"
 #include "server/presence.h"
 #include "server/relay.h"
 #include "server/turn.h"
@@ -16,6 +17,8 @@
 #include "crypto/identity.h"
 
 #include <openssl/rand.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,6 +241,25 @@ void el_handlers_push_envelope(el_conn *c, const char *id)
         EL_WARN("envelope %s for %s stays queued: %s", id, c->client->peer_id, err);
 }
 
+/* A key the server has not seen makes a new user: that costs its address
+ * one of --max-new-ids-per-ip tokens an hour (server/idquota.h). */
+static bool new_id_allowed(el_conn *c, const char *peer_id, int *rc, int64_t id)
+{
+    el_server *srv = c->srv;
+    int per_hour = srv->cfg->max_new_ids_per_ip;
+    if (per_hour <= 0 || el_store_user_exists(srv->store, peer_id, NULL, 0) != 0)
+        return true; /* known (or the store failed: the login reports that) */
+    int retry_s = 0;
+    if (el_idquota_take(srv->idq, c->ipc ? c->ipc->ip : "", per_hour, el_now_ms(), &retry_s))
+        return true;
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "too many new identities from this address (%d an hour); try again in %d s",
+             per_hour, retry_s);
+    *rc = FAIL(EL_REJ_RATE_LIMITED, msg);
+    return false;
+}
+
 static int h_login(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
@@ -259,6 +281,8 @@ static int h_login(el_conn *c, json_t *arg, int64_t id)
     char peer_id[EL_PEER_ID_CHARS + 1];
     if (el_id_peer_id(a.bundle.ik, peer_id) != 0)
         return FAIL(EL_REJ_INTERNAL, "cannot derive peer id");
+    if (!new_id_allowed(c, peer_id, &rc, id))
+        return rc;
     char err[160];
     if (el_store_user_login(srv->store, peer_id, a.ik, a.sk, a.sk_sig,
                             a.name ? json_string_value(a.name) : NULL, el_now_ms(), err,

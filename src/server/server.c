@@ -5,6 +5,7 @@
  * /socket.io/. libwebsockets runs on its libuv event-loop plugin: the
  * default poll() loop slows down linearly with thousands of idle sockets. */
 #include "server/server_int.h"
+#include "server/idquota.h"
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -261,7 +262,8 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
     srv->peers = el_map_new();
     srv->ips = el_map_new();
     srv->zombies = el_map_new();
-    if (!srv->conns || !srv->peers || !srv->ips || !srv->zombies) {
+    srv->idq = el_idquota_new();
+    if (!srv->conns || !srv->peers || !srv->ips || !srv->zombies || !srv->idq) {
         el_seterr(err, errlen, EL_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -411,6 +413,7 @@ static void purge_cb(uv_timer_t *t)
     int n = el_store_envelope_purge(srv->store, el_now_ms(), NULL, 0);
     if (n > 0)
         EL_INFO("purged %d expired offline envelopes", n);
+    el_idquota_purge(srv->idq, srv->cfg->max_new_ids_per_ip, el_now_ms());
 }
 
 /* After each turn's I/O callbacks, and before the loop blocks (for what
@@ -518,5 +521,6 @@ void el_server_free(el_server *srv)
     if (srv->ips)
         el_map_each(srv->ips, free_ipcount, NULL);
     el_map_free(srv->ips);
+    el_idquota_free(srv->idq);
     free(srv);
 }

@@ -127,6 +127,7 @@ struct el_server {
     el_map *conns;     /* Engine.IO sid -> el_conn */
     el_map *peers;     /* peer_id -> el_conn of a logged-in client */
     el_map *ips;       /* address -> el_ipcount */
+    struct el_idquota *idq; /* new identities per address (--max-new-ids-per-ip) */
     el_map *zombies;   /* closed sessions awaiting their deferred free */
     int nconns;
     int tcp_ceiling;   /* most TCP connections one address may hold: half of lws's table */

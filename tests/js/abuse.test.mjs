@@ -136,7 +136,7 @@ describe('abuse: floods and connection limits', () => {
   const raws = [];
 
   before(async () => {
-    srv = await startServer({ args: ['--max-conns-per-ip', '32'] });
+    srv = await startServer({ args: ['--max-conns-per-ip', '32', '--max-new-ids-per-ip', '100'] });
     b = await connectClient(srv.url, { label: 'B', transports: ['websocket'], io: { localAddress: ADDR_B } });
     c = await connectClient(srv.url, { label: 'C', transports: ['websocket'], io: { localAddress: ADDR_C } });
     clients.push(b, c);
@@ -148,12 +148,12 @@ describe('abuse: floods and connection limits', () => {
     await srv?.cleanup();
   });
 
-  test('login flood: 400 logins from one address in waves; beyond --max-conns-per-ip: HTTP 503; others unaffected', async () => {
+  test('login flood: 400 new identities from one address in waves; beyond --max-conns-per-ip: HTTP 503, beyond --max-new-ids-per-ip: rate_limited; others unaffected', async () => {
     const ADDR = '127.0.0.10';
     const ids = await Promise.all(Array.from({ length: 400 }, () => makeIdentity()));
     const stop = startProbe(b, c);
     const t0 = Date.now();
-    let ok = 0, refused = 0, other = [];
+    let ok = 0, refused = 0, quota = 0, other = [];
     // waves of 50 simultaneous logins: 32 fit under the per-address limit,
     // the rest must be refused at the handshake (503), never half-served
     for (let w = 0; w < ids.length; w += 50) {
@@ -162,6 +162,7 @@ describe('abuse: floods and connection limits', () => {
       for (const x of res) {
         if (x.ack && x.ack.ok) ok++;
         else if (x.error && REFUSED.test(x.error)) refused++;
+        else if (x.ack && x.ack.error === 'rate_limited' && /new identities/.test(x.ack.message)) quota++;
         else other.push(x.error || JSON.stringify(x.ack));
       }
       for (const x of res) x.r?.close();
@@ -171,10 +172,12 @@ describe('abuse: floods and connection limits', () => {
     }
     const ms = Date.now() - t0;
     const r = await stop();
-    figure('login flood from one address', `${ok} logged in, ${refused} refused by the per-address limit, ${other.length} other, in ${ms} ms (${Math.round(ok * 1000 / ms)} logins/s)`);
+    figure('login flood from one address', `${ok} logged in, ${refused} refused by the per-address connection limit, ` +
+      `${quota} by the new-identity quota, ${other.length} other, in ${ms} ms (${Math.round((ok + quota) * 1000 / ms)} logins/s)`);
     assert.deepEqual(other, [], 'every attempt either logs in or is refused');
     assert.ok(refused > 0, 'the per-address limit refused some');
-    assert.ok(ok >= 32, `logins within the limit work (${ok})`);
+    assert.equal(ok, 100, 'exactly the hour\'s 100 new identities log in');
+    assert.ok(quota > 0, 'the new-identity quota refused the rest');
     assertProbe(r, 'login flood');
     assert.ok(srv.running(), srv.tail());
   });
@@ -462,6 +465,53 @@ describe('abuse: floods and connection limits', () => {
     const res = await srv.stop();
     assert.equal(res.code, 0, `exit ${JSON.stringify(res)}\n${srv.tail(60)}`);
     assert.doesNotMatch(srv.stderr, /AddressSanitizer|LeakSanitizer|runtime error/);
+  });
+});
+
+// Keys cost nothing to make, and a new key's first login makes a user row:
+// each address gets --max-new-ids-per-ip new identities an hour (a bucket
+// that refills; server/idquota.h). Returning users never count.
+describe('abuse: new identities per address', () => {
+  let srv;
+  const raws = [];
+  before(async () => { srv = await startServer({ args: ['--max-new-ids-per-ip', '3'] }); });
+  after(async () => {
+    for (const r of raws) r.close();
+    await srv?.cleanup();
+  });
+
+  test('3 new identities an hour from one address: the 4th is refused with a clear error; returning users and other addresses are not', async () => {
+    const ADDR = '127.0.0.80';
+    const ids = await Promise.all(Array.from({ length: 4 }, () => makeIdentity()));
+    for (const who of ids.slice(0, 3)) {
+      const x = await rawLogin(srv.port, ADDR, who, raws);
+      assert.equal(x.ack?.ok, true, JSON.stringify(x));
+      x.r.close();
+    }
+    const fourth = await rawLogin(srv.port, ADDR, ids[3], raws);
+    assert.equal(fourth.ack?.ok, false, JSON.stringify(fourth));
+    assert.equal(fourth.ack.error, 'rate_limited');
+    assert.match(fourth.ack.message, /too many new identities from this address \(3 an hour\); try again in \d+ s/);
+    figure('the 4th new identity from one address', fourth.ack.message);
+    fourth.r.close();
+    // a returning identity from the same address logs in, again and again;
+    // the refused one is no user: a contact request to it finds nobody
+    for (let i = 0; i < 5; i++) {
+      const x = await rawLogin(srv.port, ADDR, ids[0], raws);
+      assert.equal(x.ack?.ok, true, `returning user, try ${i}: ${JSON.stringify(x)}`);
+      if (i === 0) {
+        x.r.send(`42901${JSON.stringify(['contact_request', { to: ids[3].peerId }])}`);
+        const ack = await x.r.waitAck(901);
+        assert.equal(ack.error, 'unknown_peer', JSON.stringify(ack));
+      }
+      x.r.close();
+    }
+    // the refused identity from another address: its own budget
+    const other = await rawLogin(srv.port, '127.0.0.81', ids[3], raws);
+    assert.equal(other.ack?.ok, true, JSON.stringify(other));
+    other.r.close();
+    const m = await httpRequest(srv.port, '/metrics');
+    assert.match(m.body.toString('utf8'), /echolink_rejected_total\{reason="rate_limited"\} 1\b/);
   });
 });
 

@@ -124,6 +124,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.burst, 100);
     assert_int_equal(cfg.max_conns, 10000);
     assert_int_equal(cfg.max_conns_per_ip, 64);
+    assert_int_equal(cfg.max_new_ids_per_ip, 100);
     assert_null(cfg.turn_secret);
     assert_null(cfg.turn_urls);
     assert_null(cfg.stun_urls);
