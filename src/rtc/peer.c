@@ -90,7 +90,8 @@ struct el_peer {
     int ticking;
     held_pkt early[EARLY_MAX];
     int nearly;
-    el_channel *channels;
+    el_channel *channels; /* open, opening or closing: what find_channel walks */
+    el_channel *retired;  /* closed: kept for the user's pointers until el_peer_free */
 };
 
 /* ---- helpers ---- */
@@ -169,6 +170,31 @@ static el_channel *find_channel(el_peer *pc, int sid)
     return NULL;
 }
 
+/* Marks ch closed and moves it to the retired list, so that a connection
+ * that has carried thousands of file channels does not walk them for every
+ * message. */
+static void retire(el_peer *pc, el_channel *ch)
+{
+    ch->state = EL_CHANNEL_CLOSED;
+    for (el_channel **p = &pc->channels; *p; p = &(*p)->next) {
+        if (*p == ch) {
+            *p = ch->next;
+            ch->next = pc->retired;
+            pc->retired = ch;
+            return;
+        }
+    }
+}
+
+/* A channel made before SCTP was up and not handed to it yet. */
+static el_channel *first_unopened(el_peer *pc)
+{
+    for (el_channel *ch = pc->channels; ch; ch = ch->next)
+        if (ch->sid < 0 && ch->state == EL_CHANNEL_CONNECTING)
+            return ch;
+    return NULL;
+}
+
 static el_channel *channel_new(el_peer *pc, const char *label, const char *protocol,
                                const el_channel_init *init)
 {
@@ -202,7 +228,7 @@ static void open_channel_on_sctp(el_peer *pc, el_channel *ch)
                                   ch->init.negotiated_id, &sid);
     if (rc != 0) {
         EL_WARN("cannot open channel '%s': %s", ch->label, el_strerror(rc));
-        ch->state = EL_CHANNEL_CLOSED;
+        retire(pc, ch);
         if (ch->cb.on_close)
             ch->cb.on_close(ch, ch->user);
         return;
@@ -268,9 +294,11 @@ static void sctp_state_cb(void *user, int up, const char *why)
         return;
     }
     set_state(pc, EL_PEER_CONNECTED, "data channels ready");
-    for (el_channel *ch = pc->channels; ch; ch = ch->next)
-        if (ch->sid < 0 && ch->state == EL_CHANNEL_CONNECTING)
-            open_channel_on_sctp(pc, ch);
+    /* each pass gives one channel a stream or retires it; an on_close in
+     * between may add or close others, so no list walk is kept across it */
+    el_channel *ch;
+    while ((ch = first_unopened(pc)) != NULL)
+        open_channel_on_sctp(pc, ch);
 }
 
 static void sctp_channel_open_cb(void *user, uint16_t sid, const char *label, const char *protocol,
@@ -312,7 +340,7 @@ static void sctp_closed_cb(void *user, uint16_t sid)
     el_channel *ch = find_channel(pc, sid);
     if (!ch || ch->state == EL_CHANNEL_CLOSED)
         return;
-    ch->state = EL_CHANNEL_CLOSED;
+    retire(pc, ch);
     if (ch->cb.on_close)
         ch->cb.on_close(ch, ch->user);
 }
@@ -829,8 +857,8 @@ void el_peer_close(el_peer *pc)
     if (pc->dtls)
         el_dtls_close(pc->dtls);
     set_state(pc, EL_PEER_CLOSED, "closed locally");
-    for (el_channel *ch = pc->channels; ch; ch = ch->next)
-        ch->state = EL_CHANNEL_CLOSED;
+    while (pc->channels)
+        retire(pc, pc->channels);
 }
 
 static void destroy_source(GSource **s)
@@ -839,6 +867,17 @@ static void destroy_source(GSource **s)
         g_source_destroy(*s);
         g_source_unref(*s);
         *s = NULL;
+    }
+}
+
+static void free_channels(el_channel *ch)
+{
+    while (ch) {
+        el_channel *next = ch->next;
+        free(ch->label);
+        free(ch->protocol);
+        free(ch);
+        ch = next;
     }
 }
 
@@ -855,14 +894,8 @@ void el_peer_free(el_peer *pc)
     el_cert_free(pc->cert);
     for (int i = 0; i < pc->nearly; i++)
         free(pc->early[i].data);
-    el_channel *ch = pc->channels;
-    while (ch) {
-        el_channel *next = ch->next;
-        free(ch->label);
-        free(ch->protocol);
-        free(ch);
-        ch = next;
-    }
+    free_channels(pc->channels);
+    free_channels(pc->retired);
     if (pc->local_addrs) {
         for (size_t i = 0; pc->local_addrs[i]; i++)
             free(pc->local_addrs[i]);
@@ -945,7 +978,7 @@ int el_channel_close(el_channel *ch)
     if (ch->state == EL_CHANNEL_CLOSED || ch->state == EL_CHANNEL_CLOSING)
         return 0;
     if (ch->sid < 0 || !ch->pc->sctp) {
-        ch->state = EL_CHANNEL_CLOSED;
+        retire(ch->pc, ch);
         return 0;
     }
     ch->state = EL_CHANNEL_CLOSING;
