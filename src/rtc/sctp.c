@@ -1019,6 +1019,14 @@ static struct sockaddr_conn conn_addr(const el_sctp *s)
     return sc;
 }
 
+static int set_sctp_opt(struct socket *so, int opt, const char *name, const void *v, size_t len,
+                        char *err, size_t errlen)
+{
+    if (usrsctp_setsockopt(so, IPPROTO_SCTP, opt, v, (socklen_t)len) < 0)
+        return el_seterr(err, errlen, EL_ERR_IO, "usrsctp %s: %s", name, strerror(errno));
+    return EL_OK;
+}
+
 static int configure(el_sctp *s, char *err, size_t errlen)
 {
     struct socket *so = s->sock;
@@ -1065,28 +1073,22 @@ static int configure(el_sctp *s, char *err, size_t errlen)
             return el_seterr(err, errlen, EL_ERR_IO, "usrsctp SCTP_EVENT %u: %s", events[i],
                              strerror(errno));
     }
-    struct sctp_rtoinfo rto;
-    memset(&rto, 0, sizeof rto);
-    rto.srto_assoc_id = SCTP_FUTURE_ASSOC;
-    rto.srto_initial = EL_SCTP_RTO_INITIAL_MS;
-    rto.srto_min = EL_SCTP_RTO_MIN_MS;
-    rto.srto_max = EL_SCTP_RTO_MAX_MS;
-    if (usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_RTOINFO, &rto, (socklen_t)sizeof rto) < 0)
-        return el_seterr(err, errlen, EL_ERR_IO, "usrsctp SCTP_RTOINFO: %s", strerror(errno));
-    struct sctp_assocparams ap;
-    memset(&ap, 0, sizeof ap);
-    ap.sasoc_assoc_id = SCTP_FUTURE_ASSOC;
-    ap.sasoc_asocmaxrxt = EL_SCTP_MAX_RETRANSMITS;
-    if (usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_ASSOCINFO, &ap, (socklen_t)sizeof ap) < 0)
-        return el_seterr(err, errlen, EL_ERR_IO, "usrsctp SCTP_ASSOCINFO: %s", strerror(errno));
-    struct sctp_sack_info sack;
-    memset(&sack, 0, sizeof sack);
-    sack.sack_assoc_id = SCTP_FUTURE_ASSOC;
-    sack.sack_delay = EL_SCTP_SACK_DELAY_MS;
-    sack.sack_freq = 2; /* RFC 4960 6.2: at least every second packet */
-    if (usrsctp_setsockopt(so, IPPROTO_SCTP, SCTP_DELAYED_SACK, &sack, (socklen_t)sizeof sack) < 0)
-        return el_seterr(err, errlen, EL_ERR_IO, "usrsctp SCTP_DELAYED_SACK: %s",
-                         strerror(errno));
+    /* timers, retransmission limit and SACK delay: see sctp.h */
+    struct sctp_rtoinfo rto = {.srto_assoc_id = SCTP_FUTURE_ASSOC,
+                               .srto_initial = EL_SCTP_RTO_INITIAL_MS,
+                               .srto_max = EL_SCTP_RTO_MAX_MS,
+                               .srto_min = EL_SCTP_RTO_MIN_MS};
+    struct sctp_assocparams ap = {.sasoc_assoc_id = SCTP_FUTURE_ASSOC,
+                                  .sasoc_asocmaxrxt = EL_SCTP_MAX_RETRANSMITS};
+    struct sctp_sack_info sack = {.sack_assoc_id = SCTP_FUTURE_ASSOC,
+                                  .sack_delay = EL_SCTP_SACK_DELAY_MS,
+                                  .sack_freq = 2}; /* RFC 4960 6.2: every second packet */
+    int rc;
+    if ((rc = set_sctp_opt(so, SCTP_RTOINFO, "SCTP_RTOINFO", &rto, sizeof rto, err, errlen)) ||
+        (rc = set_sctp_opt(so, SCTP_ASSOCINFO, "SCTP_ASSOCINFO", &ap, sizeof ap, err, errlen)) ||
+        (rc = set_sctp_opt(so, SCTP_DELAYED_SACK, "SCTP_DELAYED_SACK", &sack, sizeof sack, err,
+                           errlen)))
+        return rc;
     struct sctp_initmsg im;
     memset(&im, 0, sizeof im);
     im.sinit_num_ostreams = EL_SCTP_STREAMS;

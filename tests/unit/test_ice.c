@@ -681,18 +681,36 @@ static int run_cmd(const char *fmt, ...)
     return rc;
 }
 
+/* A connected pair across the veth: A here, B in the peer namespace;
+ * *link and *peer_addr name what cuts and restores the path. */
+static void pair_across_link(world *w, unsigned silence_ms, const char **link,
+                             const char **peer_addr)
+{
+    *link = getenv("EL_NETNS_LINK");
+    *peer_addr = getenv("EL_NETNS_PEER_ADDR");
+    if (!*link || !*peer_addr)
+        fail_msg("EL_NETNS_LINK / EL_NETNS_PEER_ADDR not set (run through netns.sh)");
+    world_init(w);
+    w->silence_ms = silence_ms;
+    make_agent(w, &w->a, 1, netns_addr());
+    make_agent_in_peer_ns(w, &w->b, 0);
+    connect_pair(w);
+}
+
+/* The veth up again (the kernel dropped the default route with it). */
+static int link_up(const char *link, const char *peer_addr)
+{
+    int rc = run_cmd("ip link set %s up", link);
+    run_cmd("ip route replace default via %s dev %s", peer_addr, link);
+    return rc;
+}
+
 static void test_link_down(void **state)
 {
     (void)state;
-    const char *link = getenv("EL_NETNS_LINK");
-    const char *peer_addr = getenv("EL_NETNS_PEER_ADDR");
-    if (!link || !peer_addr)
-        fail_msg("EL_NETNS_LINK / EL_NETNS_PEER_ADDR not set (run through netns.sh)");
+    const char *link, *peer_addr;
     world w;
-    world_init(&w);
-    make_agent(&w, &w.a, 1, netns_addr());
-    make_agent_in_peer_ns(&w, &w.b, 0);
-    connect_pair(&w);
+    pair_across_link(&w, 0, &link, &peer_addr);
     check_candidate_text(&w.b, peer_addr);
     check_both_ways(&w, 1);
 
@@ -711,7 +729,7 @@ static void test_link_down(void **state)
     fprintf(stderr, "A: %s %lld ms after link down\n", el_ice_state_name(w.a.state),
             (long long)ms);
     if (!failed) {
-        run_cmd("ip link set %s up", link);
+        link_up(link, peer_addr);
         fail_msg("A still %s %lld ms after link down", el_ice_state_name(w.a.state),
                  (long long)ms);
     }
@@ -721,10 +739,8 @@ static void test_link_down(void **state)
     uint8_t byte = 1;
     (void)el_ice_send(w.a.ice, &byte, 1); /* may fail or vanish; must not crash */
 
-    /* link up (the kernel dropped the default route with it: restore that),
-     * then an ICE restart on both sides brings the pair back */
-    assert_int_equal(run_cmd("ip link set %s up", link), 0);
-    run_cmd("ip route replace default via %s dev %s", peer_addr, link);
+    /* link up, then an ICE restart on both sides brings the pair back */
+    assert_int_equal(link_up(link, peer_addr), 0);
     w.relay = false;
     restart_both(&w, netns_addr(), peer_addr);
     check_both_ways(&w, 3);
@@ -786,16 +802,9 @@ static int count_in(const peer *p, int from, el_ice_state st)
 static void test_silence(void **state)
 {
     (void)state;
-    const char *link = getenv("EL_NETNS_LINK");
-    const char *peer_addr = getenv("EL_NETNS_PEER_ADDR");
-    if (!link || !peer_addr)
-        fail_msg("EL_NETNS_LINK / EL_NETNS_PEER_ADDR not set (run through netns.sh)");
+    const char *link, *peer_addr;
     world w;
-    world_init(&w);
-    w.silence_ms = SILENCE_MS;
-    make_agent(&w, &w.a, 1, netns_addr());
-    make_agent_in_peer_ns(&w, &w.b, 0);
-    connect_pair(&w);
+    pair_across_link(&w, SILENCE_MS, &link, &peer_addr);
     ticker ta = {&w.a, true, 0}, tb = {&w.b, true, 0};
     GSource *sa = ticker_start(&w, &ta), *sb = ticker_start(&w, &tb);
 
@@ -832,8 +841,7 @@ static void test_silence(void **state)
     hb = w.b.nhistory;
     assert_int_equal(run_cmd("ip link set %s down", link), 0);
     bool down = spin_until(&w, both_disconnected, NULL, SILENCE_MS + 3000);
-    assert_int_equal(run_cmd("ip link set %s up", link), 0);
-    run_cmd("ip route replace default via %s dev %s", peer_addr, link);
+    assert_int_equal(link_up(link, peer_addr), 0);
     if (!down)
         fail_msg("link down: A %s, B %s", el_ice_state_name(w.a.state),
                  el_ice_state_name(w.b.state));
