@@ -43,6 +43,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { SKIP, sleep, startWeb } from './lib/browser.mjs';
+import { befriendThroughUi } from './lib/ui.mjs';
 
 const WAIT = 20000;
 const DESKTOP = { width: 1280, height: 800 };
@@ -170,18 +171,8 @@ describe('web UI: notifications and the unread count in the title', { skip: SKIP
 
       // Alice adds Bob; Bob accepts (his conversation with Alice opens),
       // Alice has no conversation open
-      const dlg = alice.page.locator('#dlg');
-      await alice.page.click('#add-contact');
-      await dlg.waitFor({ state: 'visible' });
-      await dlg.locator('input').first().fill(bob.id);
-      await dlg.locator('input').first().press('Enter');
-      await dlg.waitFor({ state: 'hidden', timeout: WAIT });
-      const req = bob.page.locator(`#request-list li[data-peer="${alice.id}"]`);
-      await req.waitFor({ timeout: WAIT });
-      await req.getByRole('button', { name: /^Accept/ }).click();
+      await befriendThroughUi(alice, bob, WAIT);
       await bob.page.locator('#conv-name', { hasText: 'Alice' }).waitFor({ timeout: WAIT });
-      const item = alice.page.locator(`#conv-list button[data-conv="p:${bob.id}"]`);
-      await item.waitFor({ timeout: WAIT });
       await alice.page.locator(`#conv-list button[data-conv="p:${bob.id}"]`, { hasText: 'Bob' }).waitFor({ timeout: WAIT });
       await waitTitle(alice, 'EchoLink');
       assert.equal(await alice.page.locator('#conv-name').isVisible(), false, 'Alice has no conversation open');

@@ -30,6 +30,7 @@ import { BINARY, SOURCE_DIR } from '../js/lib/server.mjs';
 import { EventBatcher } from '../../web/ui/batch.js';
 import { Model } from '../../web/ui/model.js';
 import { parsePeerRef } from '../../web/ui/dom.js';
+import { befriendThroughUi } from './lib/ui.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.join(process.env.EL_ARTIFACTS || path.join(path.dirname(path.dirname(BINARY)), 'artifacts'), 'web');
@@ -394,17 +395,7 @@ describe('web UI: two browser users in Chromium', { skip: SKIP }, () => {
     try {
       await firstVisit(carol, false);
       await firstVisit(dave, false);
-      const dlg = carol.page.locator('#dlg');
-      await carol.page.click('#add-contact');
-      await dlg.waitFor({ state: 'visible' });
-      await dlg.locator('input').first().fill(dave.id);
-      await dlg.locator('input').first().press('Enter');
-      await dlg.waitFor({ state: 'hidden', timeout: WAIT });
-      const req = dave.page.locator(`#request-list li[data-peer="${carol.id}"]`);
-      await req.waitFor({ timeout: WAIT });
-      await req.getByRole('button', { name: /^Accept/ }).click();
-      const item = carol.page.locator(`#conv-list button[data-conv="p:${dave.id}"]`);
-      await item.waitFor({ timeout: WAIT });
+      const item = await befriendThroughUi(carol, dave, WAIT);
       await item.click();
       await carol.page.fill('#input', 'first contact');
       await carol.page.press('#input', 'Enter');
