@@ -71,6 +71,8 @@ class Conn {
     this.chat = null;           // Chan of `chat`
     this.chans = new Map();     // RTCDataChannel -> Chan
     this.remoteSet = false;
+    this.localSdp = null;      // the descriptions as handed to the pc: their
+    this.remoteSdp = null;     // DTLS fingerprints bind the E2EE handshake
     this.candidates = [];       // remote candidates before the remote description
     this.whenSecure = new Promise((resolve) => { this.setSecure = resolve; });
     this.pc = new RTCPeerConnection({ iceServers: link.iceServers() });
@@ -230,6 +232,7 @@ export class Link {
     c.restart = setTimeout(() => this.#restartIce(c), 2 * RESTART_AFTER_MS);
     try {
       const offer = await c.pc.createOffer({ iceRestart: true });
+      c.localSdp = offer.sdp;
       await c.pc.setLocalDescription(offer);
     } catch (e) {
       this.#log(`link ${this.peerId.slice(0, 8)}: ICE restart failed: ${e.message}`);
@@ -269,10 +272,13 @@ export class Link {
     if (c.dead || ch.opened) return;
     ch.opened = true;
     if (ch === c.chat) {
+      // From the SDPs as we handed them over: Chromium can fire "open" after
+      // applying a description but before pc.remoteDescription shows it
+      // (seen under load: the offerer's remoteDescription still null).
       let fpI, fpR;
       try {
-        const local = fingerprintFromSdp(c.pc.localDescription.sdp);
-        const remote = fingerprintFromSdp(c.pc.remoteDescription.sdp);
+        const local = fingerprintFromSdp(c.localSdp);
+        const remote = fingerprintFromSdp(c.remoteSdp);
         [fpI, fpR] = c.offerer ? [local, remote] : [remote, local];
       } catch (e) {
         this.#teardown(`no DTLS fingerprint: ${e.message}`);
@@ -446,7 +452,9 @@ export class Link {
     this.#begin(c);
     this.addChannel(c, c.pc.createDataChannel('chat', { ordered: true }));
     try {
-      await c.pc.setLocalDescription(await c.pc.createOffer());
+      const offer = await c.pc.createOffer();
+      c.localSdp = offer.sdp;
+      await c.pc.setLocalDescription(offer);
     } catch (e) {
       if (!c.dead) this.#teardown(`cannot make an offer: ${e.message}`);
       return;
@@ -457,9 +465,12 @@ export class Link {
   }
 
   async #answer(c, sdp) {
+    c.remoteSdp = sdp;
     await c.pc.setRemoteDescription({ type: 'offer', sdp });
     this.#remoteSet(c);
-    await c.pc.setLocalDescription(await c.pc.createAnswer());
+    const answer = await c.pc.createAnswer();
+    c.localSdp = answer.sdp;
+    await c.pc.setLocalDescription(answer);
     if (c.dead) return;
     this.emitSignal('answer', { cid: c.cid, sdp: c.pc.localDescription.sdp });
   }
@@ -515,6 +526,7 @@ export class Link {
     const c = this.#cur;
     if (!c || c.cid !== cid || !c.awaitingAnswer) return; // stale
     c.awaitingAnswer = false;
+    c.remoteSdp = sdp;
     try {
       await c.pc.setRemoteDescription({ type: 'answer', sdp });
       this.#remoteSet(c);
