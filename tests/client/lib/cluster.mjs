@@ -271,7 +271,8 @@ export async function startCluster({ serverArgs = [], nodes = 1 } = {}) {
     await redis?.stop();
     await rm(dir, { recursive: true, force: true });
   };
-  /** Failure context: every client's stderr tail. */
-  cluster.tails = () => cluster.clients.map((c) => `--- ${c.name}\n${c.tail(25)}`).join('\n');
+  /** Failure context: every client's stderr tail, then every server's. */
+  cluster.tails = () => [...cluster.clients.map((c) => `--- ${c.name}\n${c.tail(25)}`),
+    ...servers.map((srv, i) => `--- echolinkd ${i}\n${srv.tail(25)}`)].join('\n');
   return cluster;
 }

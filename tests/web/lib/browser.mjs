@@ -44,6 +44,10 @@ class WebUser {
   async #newPage() {
     this.page = await this.context.newPage();
     this.page.on('pageerror', (e) => this.logs.push(`page error: ${e.message}`));
+    // what a failed module import or a 404 was about (a one-off "Failed to
+    // fetch dynamically imported module" must say which request and why)
+    this.page.on('requestfailed', (r) => this.logs.push(`request failed: ${r.url()}: ${r.failure()?.errorText}`));
+    this.page.on('response', (r) => { if (r.status() >= 400) this.logs.push(`HTTP ${r.status()}: ${r.url()}`); });
     this.page.on('console', (m) => {
       this.logs.push(`[${m.type()}] ${m.text()}`);
       if (this.logs.length > 2000) this.logs.splice(0, 1000);
@@ -62,15 +66,20 @@ class WebUser {
   async boot() {
     await this.page.goto(`${this.web.base}${PAGE}`);
     if (!(await this.page.evaluate(() => window.isSecureContext))) throw new Error('the page is not a secure context');
-    this.id = await this.page.evaluate(async ({ dbName, name, servers }) => {
-      const { Client } = await import('/lib/client.js');
-      const c = await Client.open({ server: servers || location.origin, dbName, log: (m) => console.log(`[el] ${m}`) });
-      window.EL = c;
-      c.on((ev) => window.__elEvent(ev));
-      if (c.needsSetup) await c.setup({ name });
-      await c.start();
-      return c.peerId;
-    }, { dbName: this.dbName, name: this.name, servers: this.servers });
+    try {
+      this.id = await this.page.evaluate(async ({ dbName, name, servers }) => {
+        const { Client } = await import('/lib/client.js');
+        const c = await Client.open({ server: servers || location.origin, dbName, log: (m) => console.log(`[el] ${m}`) });
+        window.EL = c;
+        c.on((ev) => window.__elEvent(ev));
+        if (c.needsSetup) await c.setup({ name });
+        await c.start();
+        return c.peerId;
+      }, { dbName: this.dbName, name: this.name, servers: this.servers });
+    } catch (e) {
+      e.message += `\n${this.name}'s page log:\n${this.tail(20)}\nserver:\n${this.web.cluster.tails()}`;
+      throw e;
+    }
     return this.id;
   }
 
