@@ -55,8 +55,9 @@ class WebUser {
   }
 
   /** Creates the context and opens the client (setup on the first visit). */
-  async open() {
+  async open(initScript = null) {
     this.context = await this.web.browser.newContext();
+    if (initScript) await this.context.addInitScript(initScript);
     await this.context.exposeBinding('__elEvent', (_src, ev) => { ev.at = Date.now(); this.events.push(ev); });
     await this.#newPage();
     return this.boot();
@@ -175,11 +176,12 @@ export async function startWeb({ serverArgs = [], nodes = 1 } = {}) {
     cluster, browser, base, users,
     urlOf: (i) => `http://${NETNS.addr}:${cluster.servers[i].port}`,
     /** opts.nodes: indexes of the cluster's servers the user's client
-     *  tries in turn (default: the origin, node 0) */
-    async user(name, { dbName = `echolink-test-${name}`, nodes = null } = {}) {
+     *  tries in turn (default: the origin, node 0); opts.initScript: runs
+     *  in every page of the user's context before the page's own code */
+    async user(name, { dbName = `echolink-test-${name}`, nodes = null, initScript = null } = {}) {
       const u = new WebUser(web, name, dbName, nodes && nodes.map((i) => web.urlOf(i)));
       users.push(u);
-      await u.open();
+      await u.open(initScript);
       return u;
     },
     /** Browser users a and b become contacts. */
