@@ -146,8 +146,12 @@ static const char *const migrations[] = {
     /* 1 -> 2: display order is the order of arrival on this device (row_id),
      * not the author's clock: a sender whose clock jumps back a day must not
      * put its next messages above its earlier ones (docs/RELIABILITY.md). */
-    "DROP INDEX messages_by_conv;"
-    "CREATE INDEX messages_by_conv_row ON messages (conv, row_id);",
+    ("DROP INDEX messages_by_conv;"
+     "CREATE INDEX messages_by_conv_row ON messages (conv, row_id);"), /* one step: () for clang */
+    /* 2 -> 3: a flush reads only the rows after those the connection has
+     * carried; with (to_peer, msg_id) alone it read a peer's whole backlog
+     * per message sent, quadratic in the backlog. */
+    "CREATE INDEX outbox_by_peer_seq ON outbox (to_peer, seq);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -234,7 +238,7 @@ static const char *const migrations[] = {
     X(OB_ADD, "INSERT INTO outbox (to_peer, msg_id, body, created_at)"                 \
               " VALUES (?1, ?2, ?3, ?4)")                                              \
     X(OB_LIST, "SELECT seq, msg_id, body, created_at, enveloped, attempts FROM outbox" \
-               " WHERE to_peer = ?1 ORDER BY seq")                                     \
+               " WHERE to_peer = ?1 AND seq > ?2 ORDER BY seq")                        \
     X(OB_ACK, "DELETE FROM outbox WHERE to_peer = ?1 AND msg_id = ?2")                 \
     X(OB_ENVELOPED, "UPDATE outbox SET enveloped = 1 WHERE seq = ?1")                  \
     X(OB_ATTEMPT, "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")          \
@@ -1452,14 +1456,15 @@ static int outbox_row(sqlite3_stmt *s, const sink *k, ctx *c)
     return k->cb.outbox(&it, k->user);
 }
 
-int el_hist_outbox_list(el_hist *h, const char *to, el_hist_outbox_cb cb, void *user,
-                        char *err, size_t errlen)
+int el_hist_outbox_list(el_hist *h, const char *to, int64_t after, el_hist_outbox_cb cb,
+                        void *user, char *err, size_t errlen)
 {
     ctx c = CTX("outbox_list");
     need_arg(&c, h && cb, "handle or callback");
     need_peer(&c, "to", to);
+    need_arg(&c, after >= 0, "after (a seq, or 0)");
     sink k = {.cb.outbox = cb, .user = user};
-    return list_rows(h, &c, S_OB_LIST, outbox_row, &k, P(T(to)));
+    return list_rows(h, &c, S_OB_LIST, outbox_row, &k, P(T(to), I(after)));
 }
 
 int el_hist_outbox_ack(el_hist *h, const char *to, const char *msg_id, char *err,

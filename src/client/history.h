@@ -315,9 +315,9 @@ typedef int (*el_hist_outbox_peer_cb)(const char *peer, unsigned pending, void *
 int el_hist_outbox_add(el_hist *h, const char *to, const char *msg_id, const uint8_t *bytes,
                        size_t len, int64_t created_at, int64_t *seq, char *err,
                        size_t errlen);
-/* `to`'s rows in seq order. */
-int el_hist_outbox_list(el_hist *h, const char *to, el_hist_outbox_cb cb, void *user,
-                        char *err, size_t errlen);
+/* `to`'s rows with a seq above `after` (0: all), in seq order. */
+int el_hist_outbox_list(el_hist *h, const char *to, int64_t after, el_hist_outbox_cb cb,
+                        void *user, char *err, size_t errlen);
 /* `to` confirmed msg_id: its row goes. Returns 1 removed, 0 none. */
 int el_hist_outbox_ack(el_hist *h, const char *to, const char *msg_id, char *err,
                        size_t errlen);

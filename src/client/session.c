@@ -235,16 +235,9 @@ static void row_free(void *data)
     free(r);
 }
 
-typedef struct {
-    GPtrArray *rows;
-    int64_t after;
-} obrow_load;
-
 static int row_copy(const el_hist_outbox_item *it, void *user)
 {
-    obrow_load *rl = user;
-    if (it->seq <= rl->after)
-        return 0;
+    GPtrArray *rows = user;
     obrow *r = calloc(1, sizeof *r);
     if (!r || !(r->bytes = malloc(it->len))) {
         free(r);
@@ -255,7 +248,7 @@ static int row_copy(const el_hist_outbox_item *it, void *user)
     memcpy(r->bytes, it->bytes, it->len);
     r->len = it->len;
     r->enveloped = it->enveloped;
-    g_ptr_array_add(rl->rows, r);
+    g_ptr_array_add(rows, r);
     return 0;
 }
 
@@ -263,11 +256,11 @@ static int row_copy(const el_hist_outbox_item *it, void *user)
  * write, and sending may). */
 static GPtrArray *outbox_load(el_session *s, const char *to, int64_t after)
 {
-    obrow_load rl = {g_ptr_array_new_with_free_func(row_free), after};
+    GPtrArray *rows = g_ptr_array_new_with_free_func(row_free);
     char err[160];
-    if (el_hist_outbox_list(s->hist, to, row_copy, &rl, err, sizeof err) < 0)
+    if (el_hist_outbox_list(s->hist, to, after, row_copy, rows, err, sizeof err) < 0)
         sess_error(s, "cannot read the outbox: %s", err);
-    return rl.rows;
+    return rows;
 }
 
 /* via: "link" or "envelope" for "sent", NULL for receipts */
@@ -1512,7 +1505,7 @@ int el_session_unsettled(el_session *s)
     GPtrArray *peers = g_ptr_array_new_with_free_func(g_free);
     el_hist_outbox_peers(s->hist, count_peer, peers, NULL, 0);
     for (guint i = 0; i < peers->len; i++)
-        el_hist_outbox_list(s->hist, g_ptr_array_index(peers, i), count_unsent, &n, NULL, 0);
+        el_hist_outbox_list(s->hist, g_ptr_array_index(peers, i), 0, count_unsent, &n, NULL, 0);
     g_ptr_array_free(peers, TRUE);
     GHashTableIter it;
     gpointer k, v;

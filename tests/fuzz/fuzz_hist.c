@@ -464,7 +464,7 @@ static const char *el_fuzz_hist_read(el_hist *h)
         }
     }
     for (size_t i = 0; i < 2; i++) {
-        EL_FUZZ_HIST_CALL(el_hist_outbox_list(h, peers[i], el_fuzz_hist_outbox_cb, &c, err, sizeof err));
+        EL_FUZZ_HIST_CALL(el_hist_outbox_list(h, peers[i], 0, el_fuzz_hist_outbox_cb, &c, err, sizeof err));
         EL_FUZZ_HIST_CALL(el_hist_outbox_count(h, peers[i], err, sizeof err));
         EL_FUZZ_HIST_CALL(el_hist_file_list_unfinished(h, peers[i], el_fuzz_hist_file_cb, &c, err, sizeof err));
         el_hist_peer p;

@@ -190,7 +190,7 @@ static void test_file_mode_wal_version(void **state)
     mode_t old = umask(0); /* the mode must not depend on the umask */
     el_hist *h = open_path(t.path);
     umask(old);
-    assert_int_equal(el_hist_schema_version(h, NULL, 0), 2);
+    assert_int_equal(el_hist_schema_version(h, NULL, 0), 3);
     assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 1, "hi", 1, 2), NULL, 0), 1);
 
     struct stat st;
@@ -239,7 +239,7 @@ static void test_newer_schema_refused(void **state)
     el_hist_close(open_path(t.path));
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
     el_hist *h = NULL;
@@ -248,12 +248,12 @@ static void test_newer_schema_refused(void **state)
     assert_null(h);
     assert_non_null(strstr(err, "newer"));
 
-    /* untouched: still version 3 */
+    /* untouched: still version 4 */
     sqlite3_stmt *q = NULL;
     assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 3);
+    assert_int_equal(sqlite3_column_int(q, 0), 4);
     sqlite3_finalize(q);
     sqlite3_close(db);
     tmpdb_remove(&t);
@@ -757,7 +757,7 @@ static void test_outbox_survives_reopen(void **state)
     /* a restart: everything is still there, in order */
     h = open_path(t.path);
     outbox_rows o = {0};
-    assert_int_equal(el_hist_outbox_list(h, BOB, collect_outbox, &o, NULL, 0), 3);
+    assert_int_equal(el_hist_outbox_list(h, BOB, 0, collect_outbox, &o, NULL, 0), 3);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(o.seq[i], seq[i]);
         assert_string_equal(o.msg_id[i], idn(i + 1));
@@ -788,9 +788,16 @@ static void test_outbox_survives_reopen(void **state)
 
     h = open_path(t.path);
     memset(&o, 0, sizeof o);
-    assert_int_equal(el_hist_outbox_list(h, BOB, collect_outbox, &o, NULL, 0), 2);
+    assert_int_equal(el_hist_outbox_list(h, BOB, 0, collect_outbox, &o, NULL, 0), 2);
     assert_string_equal(o.msg_id[0], idn(1));
     assert_string_equal(o.msg_id[1], idn(4));
+    /* only the rows after a seq (what a connection has not carried yet) */
+    memset(&o, 0, sizeof o);
+    assert_int_equal(el_hist_outbox_list(h, BOB, seq[0], collect_outbox, &o, NULL, 0), 1);
+    assert_string_equal(o.msg_id[0], idn(4));
+    memset(&o, 0, sizeof o);
+    assert_int_equal(el_hist_outbox_list(h, BOB, s4, collect_outbox, &o, NULL, 0), 0);
+    assert_int_equal(el_hist_outbox_list(h, BOB, -1, collect_outbox, &o, NULL, 0), EL_ERR_INVALID);
     assert_int_equal(el_hist_outbox_ack(h, CAROL, idn(9), NULL, 0), 1);
     memset(&p, 0, sizeof p);
     assert_int_equal(el_hist_outbox_peers(h, collect_peer, &p, NULL, 0), 1);
@@ -1164,8 +1171,9 @@ static void test_overwritten_page_refused(void **state)
     tmpdb_remove(&t);
 }
 
-/* An intact file of schema 1 (ordered by ts) is migrated to 2 and keeps
- * everything; the new order is arrival order. */
+/* An intact file of schema 1 (ordered by ts) is migrated to 3 and keeps
+ * everything; the new order is arrival order, and the outbox is read by
+ * (peer, seq). */
 static void test_migration_to_arrival_order(void **state)
 {
     (void)state;
@@ -1174,11 +1182,15 @@ static void test_migration_to_arrival_order(void **state)
     el_hist *h = open_path(t.path);
     assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 1, "first", 900, 1), NULL, 0), 1);
     assert_int_equal(add(h, msg(CONV_BOB, BOB, false, 2, "second", 100, 2), NULL, 0), 1);
+    const uint8_t body[2] = {1, 2};
+    int64_t s1 = 0;
+    assert_int_equal(el_hist_outbox_add(h, BOB, idn(7), body, 2, 10, &s1, NULL, 0), EL_OK);
     el_hist_close(h);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
                                   "DROP INDEX messages_by_conv_row;"
+                                  "DROP INDEX outbox_by_peer_seq;"
                                   "CREATE INDEX messages_by_conv ON messages"
                                   " (conv, ts, received_at, row_id);"
                                   "PRAGMA user_version = 1",
@@ -1186,7 +1198,10 @@ static void test_migration_to_arrival_order(void **state)
                      SQLITE_OK);
     sqlite3_close(db);
     h = open_path(t.path);
-    assert_int_equal(el_hist_schema_version(h, NULL, 0), 2);
+    assert_int_equal(el_hist_schema_version(h, NULL, 0), 3);
+    outbox_rows o = {0};
+    assert_int_equal(el_hist_outbox_list(h, BOB, 0, collect_outbox, &o, NULL, 0), 1);
+    assert_int_equal(o.seq[0], s1);
     msgs got;
     assert_int_equal(list(h, CONV_BOB, 0, 10, &got), 2);
     assert_string_equal(got.m[0].text, "first");
