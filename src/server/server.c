@@ -355,10 +355,6 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     srv->port = lws_get_vhost_listen_port(srv->vhost);
-    if (cfg->port_file && write_port_file(cfg->port_file, srv->port, err, errlen) < 0)
-        goto fail;
-    printf("echolinkd %s listening on port %d\n", EL_VERSION, srv->port);
-    fflush(stdout);
     return srv;
 fail:
     el_server_free(srv);
@@ -455,6 +451,19 @@ void el_server_stop(el_server *srv)
     begin_shutdown(srv);
 }
 
+/* The port on stdout and, with --port-file, in that file. */
+static int announce(el_server *srv)
+{
+    char err[300];
+    if (srv->cfg->port_file && write_port_file(srv->cfg->port_file, srv->port, err, sizeof err) < 0) {
+        EL_ERROR("%s", err);
+        return 1;
+    }
+    printf("echolinkd %s listening on port %d\n", EL_VERSION, srv->port);
+    fflush(stdout);
+    return 0;
+}
+
 int el_server_run(el_server *srv)
 {
     uv_loop_t *loop = &srv->loop;
@@ -482,9 +491,15 @@ int el_server_run(el_server *srv)
     srv->handles_live = 1;
     el_cluster_start(srv->cluster);
 
+    /* Ready only now that SIGTERM and SIGINT have their handlers: a
+     * supervisor (or a test) that signals the moment it reads the port must
+     * get a clean shutdown, not the default action's kill. */
+    int rc = announce(srv);
+    if (rc != 0)
+        begin_shutdown(srv);
     uv_run(loop, UV_RUN_DEFAULT); /* until stop_cb has closed everything */
     srv->handles_live = 0;
-    return 0;
+    return rc;
 }
 
 int el_server_port(const el_server *srv)

@@ -11,11 +11,13 @@
 
 typedef struct el_server el_server;
 
-/* Opens the store, binds the port and prints "listening on PORT" to stdout
- * (and writes --port-file). cfg is borrowed for the server's lifetime.
- * Returns NULL with a reason in err. */
+/* Opens the store and binds the port (el_server_port). cfg is borrowed for
+ * the server's lifetime. Returns NULL with a reason in err. */
 el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen);
-/* Serves until stopped; then closes every connection cleanly. Returns 0. */
+/* Installs the SIGTERM/SIGINT/SIGHUP handlers, then announces readiness:
+ * "echolinkd VERSION listening on port PORT" on stdout and --port-file.
+ * Serves until stopped; then closes every connection cleanly. Returns 0, or
+ * 1 when --port-file could not be written (the server then stops at once). */
 int el_server_run(el_server *srv);
 void el_server_stop(el_server *srv);
 void el_server_free(el_server *srv);

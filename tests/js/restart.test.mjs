@@ -4,7 +4,9 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startServer, sleep } from './lib/server.mjs';
+import { spawn } from 'node:child_process';
+
+import { BINARY, startServer, sleep } from './lib/server.mjs';
 import { connectClient, makeContacts, closeAll, withTimeout, id } from './lib/client.mjs';
 import { RawWs, RawPolling, healthz } from './lib/raw.mjs';
 
@@ -164,5 +166,35 @@ describe('SIGINT', () => {
     await srv.restart();
     const res = await srv.kill('SIGINT');
     assertExit(res, srv, 'SIGINT (idle)');
+  });
+});
+
+// echolinkd says it listens only once its signal handlers are in place: a
+// supervisor that stops it the moment it reads the port gets a clean exit.
+// (The port used to be announced first, and a SIGINT right after it killed
+// the process with the default action, once in a full suite run.)
+describe('readiness', () => {
+  // The window was microseconds wide, so this check seldom met it: the
+  // ordering in el_server_run is what makes it right.
+  test('10 times: SIGTERM or SIGINT the moment the port is announced: exit 0', async () => {
+    for (let i = 0; i < 10; i++) {
+      const srv = await startServer();
+      const res = await srv.kill(i % 2 ? 'SIGINT' : 'SIGTERM');
+      assertExit(res, srv, `start ${i}`);
+    }
+  });
+
+  test('a --port-file that cannot be written: exit 1 with the reason, within 3 s', async () => {
+    const t0 = Date.now();
+    const proc = spawn(BINARY, ['--bind', '127.0.0.1', '--port', '0', '--db', 'sqlite::memory:',
+      '--port-file', '/nonexistent-dir/echolinkd.port'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '', out = '';
+    proc.stderr.on('data', (d) => { err += d; });
+    proc.stdout.on('data', (d) => { out += d; });
+    const code = await withTimeout(new Promise((resolve) => proc.on('exit', resolve)), 5000, 'exit');
+    assert.equal(code, 1, err);
+    assert.ok(Date.now() - t0 < 3000);
+    assert.match(err, /cannot write \/nonexistent-dir\/echolinkd\.port/);
+    assert.doesNotMatch(out, /listening on port/, 'not ready: it never said it was');
   });
 });
