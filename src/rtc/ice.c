@@ -776,6 +776,15 @@ static void cache_local_credentials(el_ice *ice)
     g_free(p);
 }
 
+static void drop_source(GSource **src)
+{
+    if (*src) {
+        g_source_destroy(*src);
+        g_source_unref(*src);
+        *src = NULL;
+    }
+}
+
 static void teardown(el_ice *ice)
 {
     /* first: nothing held may go out (or in) once we start closing */
@@ -794,24 +803,12 @@ static void teardown(el_ice *ice)
         g_object_unref(ice->agent);
         ice->agent = NULL;
     }
-    if (ice->idle) {
-        g_source_destroy(ice->idle);
-        g_source_unref(ice->idle);
-        ice->idle = NULL;
-    }
-    if (ice->watchdog) {
-        g_source_destroy(ice->watchdog);
-        g_source_unref(ice->watchdog);
-        ice->watchdog = NULL;
-    }
+    drop_source(&ice->idle);
+    drop_source(&ice->watchdog);
     ev *e;
     while ((e = g_queue_pop_head(&ice->events)) != NULL)
         g_free(e);
-    if (ice->rx_idle) {
-        g_source_destroy(ice->rx_idle);
-        g_source_unref(ice->rx_idle);
-        ice->rx_idle = NULL;
-    }
+    drop_source(&ice->rx_idle);
     rx_pkt *p;
     while ((p = g_queue_pop_head(&ice->rx)) != NULL)
         g_free(p);
@@ -1015,4 +1012,3 @@ void el_ice_free(el_ice *ice)
         g_free(ice);
     /* else: freed by leave() when the outermost callback returns */
 }
-
