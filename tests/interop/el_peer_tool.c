@@ -13,6 +13,7 @@
  *   {"op":"digest","label"}                        {"ev":"digest","label","bytes","messages","sha256"}
  *   {"op":"blast","label","bytes","chunk"}         {"ev":"blasted","label","bytes","sha256"}
  *   {"op":"close_channel","label"}                 {"ev":"close","label"}
+ *   {"op":"pingpong","label","count"}              {"ev":"pingpong","label","us":[...]}
  *   {"op":"restart_ice"}                           {"ev":"error","message"}
  *   {"op":"quit"}
  *
@@ -44,6 +45,9 @@
  * a digest requested for a channel, its messages are hashed instead of
  * printed. "blast" sends `bytes` of random data in `chunk`-sized binary
  * messages with backpressure (bufferedAmount), then reports their hash.
+ * "pingpong" sends `count` 16-byte texts one after another, each when the
+ * previous one came back (the other side has "echo" on), and reports every
+ * round trip in microseconds, timed here: no pipe or driver in the loop.
  *
  * Command line: --addr IP gathers on IP only (default $EL_NETNS_ADDR);
  * --ice-server URL (repeatable, "stun:..." / "turn:...", as get_ice_servers
@@ -65,6 +69,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_CHANNELS 64
@@ -79,6 +84,10 @@ typedef struct {
     uint64_t blast_left, blast_total;
     size_t chunk;
     EVP_MD_CTX *blast_md;
+    /* pingpong state */
+    int pp_sent, pp_count;
+    uint64_t pp_t0;
+    json_t *pp_us;
 } chan_state;
 
 typedef struct {
@@ -169,6 +178,45 @@ static void blast_more(tool *t, chan_state *s)
     }
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void ping_next(chan_state *s)
+{
+    char text[17];
+    snprintf(text, sizeof text, "ping-%011d", s->pp_sent++);
+    s->pp_t0 = now_ns();
+    int rc = el_channel_send_text(s->ch, text, 16);
+    if (rc != 0) {
+        emit_error(el_strerror(rc));
+        s->pp_count = 0;
+    }
+}
+
+/* One echo came back: note its round trip, send the next or report. */
+static void ping_back(chan_state *s, const uint8_t *data, size_t len)
+{
+    char want[17];
+    snprintf(want, sizeof want, "ping-%011d", s->pp_sent - 1);
+    if (len != 16 || memcmp(data, want, 16) != 0) {
+        emit_error("pingpong: echo out of order");
+        s->pp_count = 0;
+        return;
+    }
+    json_array_append_new(s->pp_us, json_real((double)(now_ns() - s->pp_t0) / 1000.0));
+    if (s->pp_sent < s->pp_count) {
+        ping_next(s);
+        return;
+    }
+    s->pp_count = 0;
+    emit(json_pack("{s:s, s:s, s:o}", "ev", "pingpong", "label", el_channel_label(s->ch), "us", s->pp_us));
+    s->pp_us = NULL;
+}
+
 static void on_open(el_channel *ch, void *user)
 {
     tool *t = user;
@@ -186,6 +234,10 @@ static void on_message(el_channel *ch, int binary, const uint8_t *data, size_t l
         return;
     }
     chan_state *s = state_of(t, ch);
+    if (s && s->pp_count) {
+        ping_back(s, data, len);
+        return;
+    }
     if (s && s->digest) {
         EVP_DigestUpdate(s->md, data, len);
         s->bytes += len;
@@ -504,7 +556,7 @@ static void handle(tool *t, const char *line)
             el_channel_set_buffered_low_threshold(ch, 1024 * 1024);
         }
     } else if (!strcmp(op, "send") || !strcmp(op, "digest") || !strcmp(op, "blast") ||
-               !strcmp(op, "close_channel")) {
+               !strcmp(op, "pingpong") || !strcmp(op, "close_channel")) {
         const char *label = json_string_value(json_object_get(o, "label"));
         chan_state *s = label ? by_label(t, label) : NULL;
         if (!s) {
@@ -551,6 +603,16 @@ static void handle(tool *t, const char *line)
             s->blast_md = EVP_MD_CTX_new();
             EVP_DigestInit_ex(s->blast_md, EVP_sha256(), NULL);
             blast_more(t, s);
+        } else if (!strcmp(op, "pingpong")) {
+            json_int_t n = json_integer_value(json_object_get(o, "count"));
+            if (n <= 0 || n > 1000000 || s->pp_count) {
+                emit_error("pingpong: count must be 1..1000000, one run at a time");
+            } else {
+                s->pp_count = (int)n;
+                s->pp_sent = 0;
+                s->pp_us = json_array();
+                ping_next(s);
+            }
         } else {
             el_channel_close(s->ch);
         }
@@ -668,6 +730,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < t.nchans; i++) {
         EVP_MD_CTX_free(t.chans[i].md);
         EVP_MD_CTX_free(t.chans[i].blast_md);
+        json_decref(t.chans[i].pp_us);
     }
     g_string_free(t.line, TRUE);
     g_main_loop_unref(t.loop);
