@@ -29,6 +29,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "rtc/crc32c.h"
 #include "rtc/dcep.h"
 
 #define RECV_CHUNK (64 * 1024) /* usrsctp_recvv buffer; longer messages come in pieces */
@@ -177,12 +178,7 @@ static int conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t s
     el_sctp *s = reg_find((uint32_t)(uintptr_t)addr);
     if (!s || (s->free_pending && !s->destroying))
         return 0;
-    if (len >= 12) {
-        uint8_t *pkt = buf;
-        memset(pkt + 8, 0, 4);
-        uint32_t crc = usrsctp_crc32c(pkt, len); /* already in wire order */
-        memcpy(pkt + 8, &crc, 4);
-    }
+    el_crc32c_sctp_set(buf, len);
     s->cb.send(s->user, buf, len);
     return 0;
 }
@@ -206,7 +202,7 @@ static void lib_ref(void)
          * was checked, so its CRC32c proves nothing more (the reasoning of
          * RFC 9653): "offload" makes usrsctp skip verifying it, which was
          * ~8 % of a bulk transfer's CPU. Outgoing checksums are still set,
-         * in conn_output. */
+         * in conn_output, with the CPU's CRC instruction (crc32c.h). */
         usrsctp_enable_crc32c_offload();
         g_sctp.inited = true;
     }
