@@ -26,7 +26,7 @@ esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${EL_FUZZ_BUILD:-$root/build-fuzz}
-targets=(json sio eio sdp dcep msg frame hs http event seal hist)
+targets=(json sio eio sdp dcep msg frame hs http event seal hist ws)
 
 cc=${CC:-}
 if [[ -z $cc || $cc != *clang* ]]; then

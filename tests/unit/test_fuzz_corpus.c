@@ -25,6 +25,7 @@
 #include "../fuzz/fuzz_hist.c"
 #include "../fuzz/fuzz_http.c"
 #include "../fuzz/fuzz_seal.c"
+#include "../fuzz/fuzz_ws.c"
 
 #ifndef EL_TEST_DATA
 #error "EL_TEST_DATA must name the tests/data directory"
@@ -82,6 +83,12 @@ static void test_event_corpus(void **state)
 {
     (void)state;
     run_corpus("event", el_fuzz_check_event, 30);
+}
+
+static void test_ws_corpus(void **state)
+{
+    (void)state;
+    run_corpus("ws", el_fuzz_check_ws, 20);
 }
 
 static void test_seal_corpus(void **state)
@@ -303,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_http_corpus),
         cmocka_unit_test(test_event_corpus),
         cmocka_unit_test(test_seal_corpus),
+        cmocka_unit_test(test_ws_corpus),
         cmocka_unit_test(test_hist_corpus),
         cmocka_unit_test(test_new_targets_facts),
     };
