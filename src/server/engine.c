@@ -332,6 +332,25 @@ static void kick(el_conn *c)
         lws_callback_on_writable(c->poll);
 }
 
+/* Writes one WebSocket frame whose payload has LWS_PRE bytes of headroom
+ * before it: lws frames it, or, on a connection whose WebSocket we speak
+ * ourselves (pss->raw, rawws.c), the header goes into the headroom and the
+ * bytes go out as they are. Returns lws_write()'s result. */
+static int ws_write_frame(struct lws *wsi, unsigned char *payload, size_t len, el_ws_op op)
+{
+    const el_pss *pss = lws_wsi_user(wsi);
+    if (!pss || !pss->raw) {
+        enum lws_write_protocol wp = op == EL_WS_BINARY ? LWS_WRITE_BINARY
+                                     : op == EL_WS_CLOSE ? (enum lws_write_protocol)4 /* LWS_WRITE_CLOSE */
+                                                         : LWS_WRITE_TEXT;
+        return lws_write(wsi, payload, len, wp);
+    }
+    uint8_t h[10];
+    size_t hl = el_ws_frame_header(h, op, len);
+    memcpy(payload - hl, h, hl); /* LWS_PRE >= 10 */
+    return lws_write(wsi, payload - hl, len + hl, LWS_WRITE_RAW);
+}
+
 /* Writes c's queue to its WebSocket while lws has nothing of its own
  * buffered: one frame as is, or several frames framed here and handed to
  * lws_write() as raw bytes (LWS_WRITE_HTTP goes straight to
@@ -356,31 +375,24 @@ static int ws_flush(el_conn *c)
         if (!p->next || p->len + p->next->len + 20 > sizeof scratch - LWS_PRE) {
             c->q_head = p->next;
             c->q_bytes -= p->len;
-            n = lws_write(wsi, p->buf + LWS_PRE, p->len, p->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+            n = ws_write_frame(wsi, p->buf + LWS_PRE, p->len, p->binary ? EL_WS_BINARY : EL_WS_TEXT);
             free(p);
         } else {
             unsigned char *o = scratch + LWS_PRE, *end = scratch + sizeof scratch;
             while ((p = c->q_head) && (size_t)(end - o) >= p->len + 10) {
                 size_t len = p->len;
-                *o++ = (unsigned char)(0x80 | (p->binary ? 2 : 1)); /* FIN, opcode */
-                if (len < 126) {
-                    *o++ = (unsigned char)len;
-                } else if (len < 65536) {
-                    *o++ = 126;
-                    *o++ = (unsigned char)(len >> 8);
-                    *o++ = (unsigned char)len;
-                } else {
-                    *o++ = 127;
-                    for (int sh = 56; sh >= 0; sh -= 8)
-                        *o++ = (unsigned char)((uint64_t)len >> sh);
-                }
+                o += el_ws_frame_header(o, p->binary ? EL_WS_BINARY : EL_WS_TEXT, len);
                 memcpy(o, p->buf + LWS_PRE, len);
                 o += len;
                 c->q_head = p->next;
                 c->q_bytes -= len;
                 free(p);
             }
-            n = lws_write(wsi, scratch + LWS_PRE, (size_t)(o - (scratch + LWS_PRE)), LWS_WRITE_HTTP);
+            /* LWS_WRITE_HTTP on a ws wsi and LWS_WRITE_RAW on a raw one
+             * both go straight to lws_issue_raw() */
+            const el_pss *pss = lws_wsi_user(wsi);
+            n = lws_write(wsi, scratch + LWS_PRE, (size_t)(o - (scratch + LWS_PRE)),
+                          pss && pss->raw ? LWS_WRITE_RAW : LWS_WRITE_HTTP);
         }
         if (!c->q_head)
             c->q_tail = NULL;
@@ -774,16 +786,21 @@ int el_engine_ws_filter(struct lws *wsi)
 
 int el_engine_ws_established(struct lws *wsi, el_pss *pss)
 {
-    el_server *srv = lws_context_user(lws_get_context(wsi));
     char uri[128];
     lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
-    int engine_only = !strncmp(uri, "/engine.io", 10);
     el_req_query q;
     read_query(wsi, &q);
     memset(pss, 0, sizeof *pss);
+    el_server *srv = lws_context_user(lws_get_context(wsi));
+    srv->metrics.ws_upgrades_lws++;
+    return el_engine_ws_open(wsi, pss, &q, !strncmp(uri, "/engine.io", 10));
+}
 
-    if (q.has_sid) {
-        el_conn *c = find_live(srv, q.sid);
+int el_engine_ws_open(struct lws *wsi, el_pss *pss, const el_req_query *q, int engine_only)
+{
+    el_server *srv = lws_context_user(lws_get_context(wsi));
+    if (q->has_sid) {
+        el_conn *c = find_live(srv, q->sid);
         if (!c || c->ws || c->transport != EL_TR_POLLING || c->engine_only != engine_only) {
             /* accepted, then closed: see notes on ws clients without an
              * error listener */
@@ -862,6 +879,15 @@ static int on_ws_message(el_conn *c, const char *m, size_t len, int binary)
     return on_packet(c, &pk, NULL, 0);
 }
 
+int el_engine_ws_message(el_pss *pss, const char *m, size_t len, int binary)
+{
+    el_conn *c = pss->conn;
+    if (!c || c->closed)
+        return 0;
+    on_ws_message(c, m, len, binary);
+    return c->closed ? -1 : 0;
+}
+
 int el_engine_ws_receive(struct lws *wsi, el_pss *pss, const void *in, size_t len)
 {
     el_conn *c = pss->conn;
@@ -930,7 +956,7 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
         unsigned char frame[LWS_PRE + 2];
         frame[LWS_PRE] = (unsigned char)(LWS_CLOSE_STATUS_GOINGAWAY >> 8);
         frame[LWS_PRE + 1] = (unsigned char)(LWS_CLOSE_STATUS_GOINGAWAY & 0xff);
-        lws_write(wsi, frame + LWS_PRE, 2, (enum lws_write_protocol)4);
+        ws_write_frame(wsi, frame + LWS_PRE, 2, EL_WS_CLOSE);
         return -1;
     }
     el_conn *c = pss->conn;
@@ -943,7 +969,7 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
         c->probe_reply = 0;
         unsigned char buf[LWS_PRE + 8];
         memcpy(buf + LWS_PRE, "3probe", 6);
-        if (lws_write(wsi, buf + LWS_PRE, 6, LWS_WRITE_TEXT) < 0)
+        if (ws_write_frame(wsi, buf + LWS_PRE, 6, EL_WS_TEXT) < 0)
             return -1;
         c->probe_answered = 1;
         if (c->poll)
@@ -963,8 +989,7 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
         if (!c->q_head)
             c->q_tail = NULL;
         c->q_bytes -= p->len;
-        int n = lws_write(wsi, p->buf + LWS_PRE, p->len,
-                          p->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        int n = ws_write_frame(wsi, p->buf + LWS_PRE, p->len, p->binary ? EL_WS_BINARY : EL_WS_TEXT);
         free(p);
         if (n < 0)
             return -1;

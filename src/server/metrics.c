@@ -77,6 +77,11 @@ int el_metrics_render(const el_metrics *m, char *out, size_t outlen)
             "echolink_envelopes_total{stage=\"stored\"} %llu\n"
             "echolink_envelopes_total{stage=\"delivered\"} %llu\n",
         (unsigned long long)m->envelopes_stored, (unsigned long long)m->envelopes_delivered);
+    put(&s, "# HELP echolink_websocket_upgrades_total WebSocket handshakes, by who frames the connection.\n"
+            "# TYPE echolink_websocket_upgrades_total counter\n"
+            "echolink_websocket_upgrades_total{framing=\"echolinkd\"} %llu\n"
+            "echolink_websocket_upgrades_total{framing=\"lws\"} %llu\n",
+        (unsigned long long)m->ws_upgrades_own, (unsigned long long)m->ws_upgrades_lws);
     put(&s, "# HELP echolink_http_requests_total HTTP requests (not WebSocket frames).\n"
             "# TYPE echolink_http_requests_total counter\n"
             "echolink_http_requests_total %llu\n",

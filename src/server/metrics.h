@@ -48,6 +48,8 @@ typedef struct {
     uint64_t envelopes_stored;
     uint64_t envelopes_delivered;
     uint64_t http_requests;
+    uint64_t ws_upgrades_own; /* WebSocket handshakes and framing done by rawws.c */
+    uint64_t ws_upgrades_lws; /* ... by lws's WebSocket role (TLS, or handed over) */
 } el_metrics;
 
 const char *el_reject_code(el_reject r);

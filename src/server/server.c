@@ -124,12 +124,12 @@ static int tcp_filter(el_server *srv, int fd)
     return -1;
 }
 
-/* LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: the connection has its wsi
- * now, so the count is taken here and tied to it through the wsi's opaque
+/* LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED (or RAW_ADOPT, rawws.c): the
+ * connection has its wsi now, so the count is taken here and tied to it through the wsi's opaque
  * pointer; LWS_CALLBACK_WSI_DESTROY, which lws issues once for every wsi
  * whatever closed it, gives it back. Checked again: the filter has no wsi,
  * and the count must be taken where it can be given back. */
-static int tcp_open(el_server *srv, struct lws *wsi)
+int el_server_tcp_open(el_server *srv, struct lws *wsi)
 {
     if (!tcp_cap(srv))
         return 0;
@@ -147,7 +147,7 @@ static int tcp_open(el_server *srv, struct lws *wsi)
     return 0;
 }
 
-static void tcp_closed(el_server *srv, struct lws *wsi)
+void el_server_tcp_closed(el_server *srv, struct lws *wsi)
 {
     el_ipcount *ipc = lws_get_opaque_user_data(wsi);
     if (!ipc)
@@ -199,10 +199,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return tcp_filter(srv, (int)(intptr_t)in);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        return tcp_open(srv, wsi);
+        return el_server_tcp_open(srv, wsi);
     case LWS_CALLBACK_WSI_DESTROY:
         if (srv)
-            tcp_closed(srv, wsi);
+            el_server_tcp_closed(srv, wsi);
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         return 0;
@@ -223,6 +223,13 @@ static const struct lws_protocols protocols[] = {
          * rx_buffer_size and split every frame into many writes. */
         .tx_packet_size = 65536,
     },
+    {
+        /* plain-TCP connections as accepted, before lws's HTTP server
+         * (rawws.c); lws reads them into its one shared buffer */
+        .name = "el-raw",
+        .callback = el_rawws_callback,
+        .per_session_data_size = sizeof(el_pss),
+    },
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -231,6 +238,10 @@ static void lws_log_bridge(int level, const char *line)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
+    /* lws 4.1 reports every adoption with pre-read bytes (rawws.c hands
+     * each plain HTTP connection over that way) at error level */
+    if (strstr(line, "adopt_socket_readbuf"))
+        return;
     if (level & LLL_ERR)
         EL_WARN("lws: %.*s", (int)n, line);
     else
@@ -343,11 +354,33 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
     static const lws_retry_bo_t no_idle_policy = {.secs_since_valid_ping = 0,
                                                   .secs_since_valid_hangup = 0};
     info.retry_and_idle_policy = &no_idle_policy;
+    /* Without TLS, lws hands us every accepted connection raw: rawws.c
+     * speaks the engine's WebSockets itself and passes the rest to lws's
+     * HTTP server on a second vhost that does not listen. With TLS only lws
+     * can read the bytes, and does everything as before. */
+    if (!cfg->tls_cert) {
+        info.options |= LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
+        info.listen_accept_role = "raw-skt";
+        info.listen_accept_protocol = "el-raw";
+    }
     srv->ctx = lws_create_context(&info);
     if (!srv->ctx) {
         el_seterr(err, errlen, EL_ERR_IO, "cannot listen on port %d (in use, or TLS files unreadable?)",
                   cfg->port);
         goto fail;
+    }
+    if (!cfg->tls_cert) {
+        struct lws_context_creation_info hv = info;
+        hv.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+        hv.vhost_name = "http";
+        hv.options &= ~(uint64_t)LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
+        hv.listen_accept_role = NULL;
+        hv.listen_accept_protocol = NULL;
+        srv->http_vhost = lws_create_vhost(srv->ctx, &hv);
+        if (!srv->http_vhost) {
+            el_seterr(err, errlen, EL_ERR_IO, "cannot create the HTTP vhost");
+            goto fail;
+        }
     }
     srv->vhost = lws_get_vhost_by_name(srv->ctx, "default");
     if (!srv->vhost) {

@@ -4,6 +4,9 @@
  * Layers inside the server, bottom up:
  *   server.c   lws context on libuv, the protocol callback, signals
  *   http.c     static files, /healthz, /metrics
+ *   rawws.c    plain-TCP connections as lws accepts them ("raw"): WebSocket
+ *              upgrades of the engine's paths handled here, the rest
+ *              handed to lws's HTTP server
  *   engine.c   Engine.IO sessions (el_conn) over long-polling and WebSocket
  *   socket.c   Socket.IO namespaces, events, acks over an el_conn
  *   handlers.c EchoLink events; relay.c the offer/answer/ice hot path;
@@ -20,6 +23,8 @@
 #include "base/err.h"
 #include "base/map.h"
 #include "proto/eio.h"
+#include "proto/ws.h"
+#include "server/request.h"
 #include "server/cluster.h"
 #include "server/config.h"
 #include "server/metrics.h"
@@ -35,6 +40,7 @@
 typedef struct el_conn el_conn;
 typedef struct el_client el_client;
 typedef struct el_binpend el_binpend;
+typedef struct el_sniff el_sniff;
 
 /* One queued outgoing Engine.IO packet, stored after LWS_PRE bytes of
  * headroom so lws_write() can frame it in place. Text packets hold the type
@@ -63,6 +69,7 @@ struct el_client {
 /* Per-wsi user data, allocated by lws for each HTTP or WebSocket connection.
  * A keep-alive HTTP connection reuses it for the next request. */
 typedef struct {
+    el_ws_rx wsrx;       /* raw: WebSocket frames being read (rawws.c) */
     el_conn *conn;       /* the session this wsi serves, or NULL */
     uint8_t kind;        /* what the current HTTP request is (engine.c) */
     uint8_t close_now;   /* WS: close at the next writeable callback */
@@ -73,6 +80,9 @@ typedef struct {
     char *rx;            /* WebSocket message being reassembled */
     size_t rx_len, rx_cap;
     int rx_binary;
+    uint8_t raw;         /* we speak this connection's WebSocket ourselves (rawws.c) */
+    uint8_t raw_state;   /* raw: EL_RAW_HEAD, EL_RAW_WS, then EL_RAW_CLOSING */
+    struct el_sniff *sniff; /* raw, EL_RAW_HEAD: the watch for the request head */
 } el_pss;
 
 struct el_conn {
@@ -122,6 +132,7 @@ struct el_server {
     const el_server_config *cfg;
     struct lws_context *ctx;
     struct lws_vhost *vhost;
+    struct lws_vhost *http_vhost; /* without TLS: where rawws.c hands HTTP requests */
     el_store *store;
     el_cluster *cluster; /* --redis: the other nodes (cluster.h), or NULL */
     el_map *conns;     /* Engine.IO sid -> el_conn */
@@ -182,6 +193,17 @@ int el_engine_http_writeable(struct lws *wsi, el_pss *pss);
 void el_engine_http_closed(struct lws *wsi, el_pss *pss);
 int el_engine_ws_filter(struct lws *wsi);
 int el_engine_ws_established(struct lws *wsi, el_pss *pss);
+/* rawws.c: the "el-raw" protocol's callback */
+enum { EL_RAW_HEAD = 0, EL_RAW_WS = 1, EL_RAW_CLOSING = 2 };
+int el_rawws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+/* server.c: a connection's count against its address (tcp_cap) */
+int el_server_tcp_open(el_server *srv, struct lws *wsi);
+void el_server_tcp_closed(el_server *srv, struct lws *wsi);
+/* A WebSocket whose handshake is done, with its query: a new session, or
+ * the probe of a polling one. engine_only: /engine.io/ (--conformance). */
+int el_engine_ws_open(struct lws *wsi, el_pss *pss, const el_req_query *q, int engine_only);
+/* A whole message read on a raw connection; -1 when the session closed. */
+int el_engine_ws_message(el_pss *pss, const char *m, size_t len, int binary);
 int el_engine_ws_receive(struct lws *wsi, el_pss *pss, const void *in, size_t len);
 int el_engine_ws_writeable(struct lws *wsi, el_pss *pss);
 void el_engine_ws_closed(struct lws *wsi, el_pss *pss);

@@ -55,6 +55,10 @@ test('socket.io-client connects over WSS and gets its login challenge', async ()
     });
     assert.equal(ch.v, 1);
     assert.equal(ch.sid, s.id);
+    // only lws can read TLS: it frames the WebSocket, not rawws.c
+    const m = (await get(`https://127.0.0.1:${srv.port}/metrics`)).body;
+    assert.match(m, /echolink_websocket_upgrades_total\{framing="lws"\} [1-9]/);
+    assert.match(m, /echolink_websocket_upgrades_total\{framing="echolinkd"\} 0\n/);
   } finally {
     s.close();
   }
