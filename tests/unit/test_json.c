@@ -248,6 +248,34 @@ static void test_validate_bytes_in_strings(void **state)
     }
 }
 
+/* Strings are scanned 8 bytes at a time while they hold plain ASCII: every
+ * byte value, alone or as the start of a two-byte escape or sequence, at
+ * every offset of a 24-byte string (so at every lane of the 8-byte words,
+ * and in the bytewise tail), judged as jansson judges it. */
+static void test_validate_bytes_at_every_offset(void **state)
+{
+    (void)state;
+    char doc[32];
+    for (int off = 0; off < 24; off++) {
+        for (int a = 0; a < 256; a++) {
+            for (int second = 0; second < 3; second++) {
+                static const char follow[3] = {'x', 'n', (char)0xa9};
+                doc[0] = '"';
+                memset(doc + 1, 'a', 24);
+                doc[1 + off] = (char)a;
+                if (off + 1 < 24)
+                    doc[2 + off] = follow[second];
+                doc[25] = '"';
+                int rc = validate_exact(doc, 26, 4, NULL, 0);
+                int want = jansson_accepts(doc, 26) ? 0 : -1;
+                if (rc != want)
+                    fail_msg("byte 0x%02x then 0x%02x at offset %d: rc %d, jansson says %d", a,
+                             (unsigned char)follow[second], off, rc, want);
+            }
+        }
+    }
+}
+
 /* ---- nesting ------------------------------------------------------------ */
 
 static char *nested(size_t depth, const char *open, const char *inner, const char *close)
@@ -579,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_validate_rejects),
         cmocka_unit_test(test_validate_prefixes),
         cmocka_unit_test(test_validate_bytes_in_strings),
+        cmocka_unit_test(test_validate_bytes_at_every_offset),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_depth_hard_limit),
         cmocka_unit_test(test_scan_and_next),
