@@ -957,6 +957,10 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
         frame[LWS_PRE] = (unsigned char)(LWS_CLOSE_STATUS_GOINGAWAY >> 8);
         frame[LWS_PRE + 1] = (unsigned char)(LWS_CLOSE_STATUS_GOINGAWAY & 0xff);
         ws_write_frame(wsi, frame + LWS_PRE, 2, EL_WS_CLOSE);
+        if (pss->raw) {
+            el_rawws_close_after_drain(wsi, pss);
+            return 0;
+        }
         return -1;
     }
     el_conn *c = pss->conn;

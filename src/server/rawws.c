@@ -81,16 +81,17 @@ static int on_frame(void *user, el_ws_op op, uint8_t *data, size_t len)
     }
 }
 
-/* After a close frame of ours: the client may still be sending (the rest
+/* After a close frame of ours (rawws.c's, or the engine's: engine.c): the client may still be sending (the rest
  * of an oversized message). Closing now would make the kernel answer with
  * a reset, which can destroy our close frame before the client reads it;
  * so what comes is read and dropped until the client closes, or for
  * CLOSE_DRAIN_S at most. */
 #define CLOSE_DRAIN_S 2
 
-static void close_after_drain(struct lws *wsi, el_pss *pss)
+void el_rawws_close_after_drain(struct lws *wsi, el_pss *pss)
 {
     pss->raw_state = EL_RAW_CLOSING;
+    el_ws_rx_reset(&pss->wsrx); /* nothing more is decoded */
     lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, CLOSE_DRAIN_S);
     if (!lws_partial_buffered(wsi))
         shutdown(lws_get_socket_fd(wsi), SHUT_WR); /* our side is done: tell the client */
@@ -108,10 +109,12 @@ static int feed(struct lws *wsi, el_pss *pss, uint8_t *data, size_t len)
     el_conn *c = pss->conn;
     switch (r) {
     case STOP_PEER:
-        /* the closing handshake is complete: the server closes first
-         * (RFC 6455 §7.1.1). 1005/1006/1015 are never sent: 1000 then */
-        send_close(wsi, fc.peer_code == 1005 || fc.peer_code == 1006 || fc.peer_code == 1015 ? 1000 : fc.peer_code, NULL);
-        return -1;
+        /* the closing handshake is complete, and the server closes the
+         * TCP connection first (RFC 6455 §7.1.1): our side is shut once
+         * the reply is out. 1005/1006/1015 are never sent: 1000 then */
+        if (send_close(wsi, fc.peer_code == 1005 || fc.peer_code == 1006 || fc.peer_code == 1015 ? 1000 : fc.peer_code, NULL) < 0)
+            return -1;
+        break;
     case STOP_FAIL:
         return -1;
     case STOP_CLOSED:
@@ -127,7 +130,7 @@ static int feed(struct lws *wsi, el_pss *pss, uint8_t *data, size_t len)
             return -1;
         break;
     }
-    close_after_drain(wsi, pss);
+    el_rawws_close_after_drain(wsi, pss);
     return 0;
 }
 
@@ -223,6 +226,7 @@ struct el_sniff {
     uv_poll_t poll;
     int fd;          /* the dup the poll watches; closed with the handle */
     int lowat;       /* SO_RCVLOWAT we set, 0 if none */
+    int seen;        /* bytes the last peek returned */
     struct lws *wsi; /* the raw wsi, reads off */
 };
 
@@ -294,6 +298,17 @@ static int accept_upgrade(el_server *srv, struct lws *wsi, el_pss *pss, const he
     return 0;
 }
 
+/* A head that grows a byte at a time would be judged again from its start
+ * at every byte: once its request line is complete, only the arrival of
+ * its end (CRLFCRLF in the new bytes) is worth a new judgement. */
+static int head_may_be_done(const char *buf, size_t n, size_t seen)
+{
+    if (!seen || !memchr(buf, '\n', seen) || n >= EL_WS_HEAD_MAX)
+        return 1;
+    size_t from = seen > 3 ? seen - 3 : 0;
+    return memmem(buf + from, n - from, "\r\n\r\n", 4) != NULL;
+}
+
 static void sniff_cb(uv_poll_t *h, int status, int events)
 {
     el_sniff *sn = h->data;
@@ -309,8 +324,18 @@ static void sniff_cb(uv_poll_t *h, int status, int events)
         raw_kill(wsi, pss);
         return;
     }
+    if (n <= sn->seen) {
+        /* readable, yet nothing new to peek: urgent data (a peek stops at
+         * the urgent mark) or memory pressure. Waiting would spin; lws's
+         * HTTP server reads the connection the ordinary way. */
+        sniff_end(pss);
+        hand_to_lws(srv, wsi, pss);
+        return;
+    }
+    size_t seen = (size_t)sn->seen;
+    sn->seen = (int)n;
     head_ours ho;
-    head_verdict v = judge(srv, buf, (size_t)n, &ho);
+    head_verdict v = head_may_be_done(buf, (size_t)n, seen) ? judge(srv, buf, (size_t)n, &ho) : HEAD_WAIT;
     if (v == HEAD_WAIT && (events & UV_DISCONNECT)) {
         /* half a head, and the client has stopped sending: it stays
          * readable (end of file), so waiting would spin */
@@ -347,6 +372,7 @@ static int sniff_start(el_server *srv, struct lws *wsi, el_pss *pss)
     sn->wsi = wsi;
     sn->fd = dup(lws_get_socket_fd(wsi));
     if (sn->fd < 0 || uv_poll_init(&srv->loop, &sn->poll, sn->fd) != 0) {
+        EL_WARN("refused a connection: cannot watch it: %s", sn->fd < 0 ? strerror(errno) : "uv_poll_init");
         if (sn->fd >= 0)
             close(sn->fd);
         free(sn);

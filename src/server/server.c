@@ -65,8 +65,10 @@ static int is_engine_path(const el_server *srv, const char *path)
 
 /* 2 per session: a long-polling session holds a GET while it POSTs; the 8
  * leave room for an upgrade in flight and for /healthz or a static file.
- * Read live, so a reload of --max-conns-per-ip applies; never more than
- * half the table lws was sized for at start. 0 = no limit (behind a proxy,
+ * Read live, so a reload of --max-conns-per-ip applies; never more than a
+ * quarter of the descriptors lws was sized for at start: a connection still
+ * sending its request head holds two (rawws.c watches a dup of it), so one
+ * address stays under half of them. 0 = no limit (behind a proxy,
  * every connection comes from the proxy's address). */
 static int tcp_cap(const el_server *srv)
 {
@@ -229,6 +231,9 @@ static const struct lws_protocols protocols[] = {
         .name = "el-raw",
         .callback = el_rawws_callback,
         .per_session_data_size = sizeof(el_pss),
+        /* as for "echolink": lws would otherwise cut every send at its
+         * 4 KiB service buffer, the rest waiting for POLLOUT */
+        .tx_packet_size = 65536,
     },
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -331,7 +336,8 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
     /* Room for every session (a long-polling one may hold two connections),
      * for twice what one address may hold, and 128 for the listener, Redis
      * and requests that are not sessions: one address can never fill it
-     * (tcp_cap() keeps any address under half of it). */
+     * (tcp_cap() keeps any address under half of it, even while each of its
+     * connections holds a second descriptor during its request head). */
     int64_t per_addr = cfg->max_conns_per_ip > 0 ? 2 * (int64_t)cfg->max_conns_per_ip + 8 : 0;
     int64_t fds = 2 * (int64_t)cfg->max_conns + 2 * per_addr + 128;
     if (fds > INT_MAX / 2)
@@ -341,9 +347,12 @@ el_server *el_server_new(const el_server_config *cfg, char *err, size_t errlen)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (int64_t)rl.rlim_cur < fds)
         fds = (int64_t)rl.rlim_cur;
-    srv->tcp_ceiling = (int)(fds / 2);
+    srv->tcp_ceiling = (int)(fds / 4);
     info.keepalive_timeout = 30;
     info.timeout_secs = 30;
+    /* lws's one read buffer (per thread, not per connection): a raw
+     * WebSocket (rawws.c) reads up to this much per recv() */
+    info.pt_serv_buf_size = 65536;
     /* Engine.IO's own ping/pong (PROTOCOL.md §1) decides whether a client is
      * alive. lws's default idle policy would also WebSocket-PING every
      * connection 300 s after its last WebSocket PONG - our clients never send

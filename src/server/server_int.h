@@ -141,7 +141,7 @@ struct el_server {
     struct el_idquota *idq; /* new identities per address (--max-new-ids-per-ip) */
     el_map *zombies;   /* closed sessions awaiting their deferred free */
     int nconns;
-    int tcp_ceiling;   /* most TCP connections one address may hold: half of lws's table */
+    int tcp_ceiling;   /* most TCP connections one address may hold: a quarter of lws's table */
     int port;
     int stopping;
     el_metrics metrics;
@@ -196,6 +196,10 @@ int el_engine_ws_established(struct lws *wsi, el_pss *pss);
 /* rawws.c: the "el-raw" protocol's callback */
 enum { EL_RAW_HEAD = 0, EL_RAW_WS = 1, EL_RAW_CLOSING = 2 };
 int el_rawws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+/* After our close frame on a raw WebSocket: read and drop until the client
+ * closes (or 2 s), instead of a close that the kernel would turn into a
+ * reset while the client still sends. */
+void el_rawws_close_after_drain(struct lws *wsi, el_pss *pss);
 /* server.c: a connection's count against its address (tcp_cap) */
 int el_server_tcp_open(el_server *srv, struct lws *wsi);
 void el_server_tcp_closed(el_server *srv, struct lws *wsi);

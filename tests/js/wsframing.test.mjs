@@ -9,6 +9,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { startServer, sleep } from './lib/server.mjs';
 import { connectClient, closeAll } from './lib/client.mjs';
 import { httpRequest } from './lib/raw.mjs';
@@ -178,6 +180,57 @@ test('half a head, then the client stops sending: closed at once, not at the 10 
   assert.ok(await c.gone(3000), 'still open 3 s after the half head');
   assert.ok(Date.now() - t0 < 3000);
   assert.equal(c.head, null, 'no answer to half a head');
+});
+
+/** CPU seconds echolinkd used so far (utime + stime). */
+function serverCpuS() {
+  const st = readFileSync(`/proc/${srv.proc.pid}/stat`, 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+test('urgent (out-of-band) data inside a head neither spins the server nor loses the connection', async () => {
+  // a peek stops at the urgent mark, so the head never seems to grow. node
+  // cannot send urgent data; perl (always there on Debian) can
+  const script = `
+    use Socket; use IO::Socket::INET;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => ${srv.port}) or die "connect: $!";
+    $s->autoflush(1);
+    print $s "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\\r\\n";
+    select(undef, undef, undef, 0.1);
+    send($s, "X", MSG_OOB) or die "send: $!";
+    select(undef, undef, undef, 0.1);
+    print $s "Host: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n" .
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n";
+    my $got = "";
+    my $rin = ""; vec($rin, fileno($s), 1) = 1;
+    while (select(my $r = $rin, undef, undef, 2) && sysread($s, my $b, 4096)) { $got .= $b; last if $got =~ /\\r\\n\\r\\n/; }
+    print $got;`;
+  const cpu0 = serverCpuS();
+  const pl = spawn('perl', ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10000 });
+  let out = '', perr = '';
+  pl.stdout.on('data', (d) => { out += d; });
+  pl.stderr.on('data', (d) => { perr += d; });
+  const code = await new Promise((resolve) => pl.on('exit', resolve));
+  assert.equal(code, 0, perr);
+  const used = serverCpuS() - cpu0;
+  assert.ok(used < 0.5, `the server used ${used.toFixed(2)} s of CPU meanwhile`);
+  // handed to lws, which reads the head the ordinary way and upgrades
+  assert.match(out, /^HTTP\/1\.1 101 /);
+});
+
+test('a session the server ends while the client is still sending: close frame, then an orderly end (no reset)', async () => {
+  const c = await Conn.open(srv.port);
+  let reset = null;
+  c.sock.on('error', (e) => { reset = e; });
+  // an unknown sid: accepted, then closed by the engine (1001); the pongs
+  // in the same write are still unread when it closes
+  const pongs = Buffer.concat(Array.from({ length: 100 }, () => frame(10, Buffer.alloc(125))));
+  c.write(Buffer.concat([Buffer.from(UPGRADE('EIO=4&transport=websocket&sid=nosuchsession')), pongs]));
+  const cl = await c.closeFrame();
+  assert.equal(cl.code, 1001);
+  assert.ok(await c.gone(4000), 'closed');
+  assert.equal(reset, null, `the connection was reset: ${reset}`);
 });
 
 test('fragments are joined, a ping between them is answered with its payload', async () => {
