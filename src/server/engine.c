@@ -336,7 +336,7 @@ static void kick(el_conn *c)
  * before it: lws frames it, or, on a connection whose WebSocket we speak
  * ourselves (pss->raw, rawws.c), the header goes into the headroom and the
  * bytes go out as they are. Returns lws_write()'s result. */
-static int ws_write_frame(struct lws *wsi, unsigned char *payload, size_t len, el_ws_op op)
+int el_engine_ws_write_frame(struct lws *wsi, unsigned char *payload, size_t len, el_ws_op op)
 {
     const el_pss *pss = lws_wsi_user(wsi);
     if (!pss || !pss->raw) {
@@ -375,7 +375,7 @@ static int ws_flush(el_conn *c)
         if (!p->next || p->len + p->next->len + 20 > sizeof scratch - LWS_PRE) {
             c->q_head = p->next;
             c->q_bytes -= p->len;
-            n = ws_write_frame(wsi, p->buf + LWS_PRE, p->len, p->binary ? EL_WS_BINARY : EL_WS_TEXT);
+            n = el_engine_ws_write_frame(wsi, p->buf + LWS_PRE, p->len, p->binary ? EL_WS_BINARY : EL_WS_TEXT);
             free(p);
         } else {
             unsigned char *o = scratch + LWS_PRE, *end = scratch + sizeof scratch;
@@ -956,7 +956,7 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
         unsigned char frame[LWS_PRE + 2];
         frame[LWS_PRE] = (unsigned char)(LWS_CLOSE_STATUS_GOINGAWAY >> 8);
         frame[LWS_PRE + 1] = (unsigned char)(LWS_CLOSE_STATUS_GOINGAWAY & 0xff);
-        ws_write_frame(wsi, frame + LWS_PRE, 2, EL_WS_CLOSE);
+        el_engine_ws_write_frame(wsi, frame + LWS_PRE, 2, EL_WS_CLOSE);
         if (pss->raw) {
             el_rawws_close_after_drain(wsi, pss);
             return 0;
@@ -973,7 +973,7 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
         c->probe_reply = 0;
         unsigned char buf[LWS_PRE + 8];
         memcpy(buf + LWS_PRE, "3probe", 6);
-        if (ws_write_frame(wsi, buf + LWS_PRE, 6, EL_WS_TEXT) < 0)
+        if (el_engine_ws_write_frame(wsi, buf + LWS_PRE, 6, EL_WS_TEXT) < 0)
             return -1;
         c->probe_answered = 1;
         if (c->poll)
@@ -993,7 +993,7 @@ int el_engine_ws_writeable(struct lws *wsi, el_pss *pss)
         if (!c->q_head)
             c->q_tail = NULL;
         c->q_bytes -= p->len;
-        int n = ws_write_frame(wsi, p->buf + LWS_PRE, p->len, p->binary ? EL_WS_BINARY : EL_WS_TEXT);
+        int n = el_engine_ws_write_frame(wsi, p->buf + LWS_PRE, p->len, p->binary ? EL_WS_BINARY : EL_WS_TEXT);
         free(p);
         if (n < 0)
             return -1;

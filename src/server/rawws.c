@@ -24,7 +24,7 @@
  *      socket without shutdown(), which leaves the dup's connection intact.
  *   3. Frames: whole messages go to the engine (el_engine_ws_message),
  *      pings are answered, a close is echoed. Writes are the engine's
- *      (engine.c ws_write_frame frames them for a raw wsi). */
+ *      (el_engine_ws_write_frame frames them for a raw wsi). */
 #include "server/server_int.h"
 
 #include "base/log.h"
@@ -68,10 +68,7 @@ static int on_frame(void *user, el_ws_op op, uint8_t *data, size_t len)
     case EL_WS_PING: {
         uint8_t pong[LWS_PRE + 125];
         memcpy(pong + LWS_PRE, data, len); /* a control payload is <= 125 bytes */
-        uint8_t h[10];
-        size_t hl = el_ws_frame_header(h, EL_WS_PONG, len);
-        memcpy(pong + LWS_PRE - hl, h, hl);
-        return lws_write(fc->wsi, pong + LWS_PRE - hl, hl + len, LWS_WRITE_RAW) < 0 ? STOP_FAIL : 0;
+        return el_engine_ws_write_frame(fc->wsi, pong + LWS_PRE, len, EL_WS_PONG) < 0 ? STOP_FAIL : 0;
     }
     case EL_WS_CLOSE:
         fc->peer_code = len >= 2 ? (uint16_t)(data[0] << 8 | data[1]) : 1000;
@@ -416,11 +413,7 @@ int el_rawws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         if (pss->raw_state != EL_RAW_HEAD)
             el_engine_ws_closed(wsi, pss);
         return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
-        if (srv)
-            el_server_tcp_closed(srv, wsi);
-        return 0;
-    default:
+    default: /* WSI_DESTROY goes to protocols[0], server.c, for every wsi */
         return 0;
     }
 }

@@ -206,6 +206,9 @@ void el_server_tcp_closed(el_server *srv, struct lws *wsi);
 /* A WebSocket whose handshake is done, with its query: a new session, or
  * the probe of a polling one. engine_only: /engine.io/ (--conformance). */
 int el_engine_ws_open(struct lws *wsi, el_pss *pss, const el_req_query *q, int engine_only);
+/* One frame whose payload has LWS_PRE bytes of headroom before it, framed
+ * by lws or, on a raw connection, by us (in the headroom). */
+int el_engine_ws_write_frame(struct lws *wsi, unsigned char *payload, size_t len, el_ws_op op);
 /* A whole message read on a raw connection; -1 when the session closed. */
 int el_engine_ws_message(el_pss *pss, const char *m, size_t len, int binary);
 int el_engine_ws_receive(struct lws *wsi, el_pss *pss, const void *in, size_t len);
