@@ -78,8 +78,9 @@ class WebUser {
         return c.peerId;
       }, { dbName: this.dbName, name: this.name, servers: this.servers });
     } catch (e) {
-      e.message += `\n${this.name}'s page log:\n${this.tail(20)}\nserver:\n${this.web.cluster.tails()}`;
-      throw e;
+      // a new error: node prints an error's stack, which keeps the message
+      // it had when it was made, so appending to e.message showed nothing
+      throw new Error(`${e.message}\n${this.name}'s page log:\n${this.tail(20)}\nserver:\n${this.web.cluster.tails()}`, { cause: e });
     }
     return this.id;
   }
