@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "rtc/fault.h"
 #include "rtc/sdp.h"
+#include "rtc/udptx.h"
 
 #define COMPONENT 1            /* RTP/data: the only component (rtcp-mux, BUNDLE) */
 #define STUN_RTO_MS 500        /* first STUN timeout (RFC 8489 RTO) */
@@ -69,6 +70,7 @@ struct el_ice {
     unsigned rx_budget;               /* datagrams still processed inline */
     GSource *rx_idle;                 /* drains rx; NULL when not scheduled */
     el_fault *fault_tx, *fault_rx;    /* ECHOLINK_NETFAULT stages; NULL normally */
+    el_udptx *tx;                     /* batched sends on a plain UDP selected pair */
     gint64 silence_us;                /* cfg.silence_ms; 0: libnice's consent decides */
     gint64 last_rx_us;                /* last datagram delivered (0: none yet) */
     gint64 last_tick_us;              /* the watchdog's previous run */
@@ -326,8 +328,18 @@ static void on_selected_pair(NiceAgent *agent, guint stream, guint component,
         int size = EL_ICE_RCVBUF;
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-        g_object_unref(sock);
+        /* and room for a batch of sends (udptx.h) on a queuing device */
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
     }
+    /* Data on a plain UDP pair goes out in batches (udptx.h); a relayed or
+     * TCP pair (sock NULL) keeps nice_agent_send(). */
+    struct sockaddr_storage to;
+    nice_address_copy_to_sockaddr(&rc->addr, (struct sockaddr *)&to);
+    if (!el_udptx_set_path(ice->tx, sock, (struct sockaddr *)&to))
+        ICE_LOG(EL_LOG_WARN, ice, "selected pair of an unknown address family: unbatched");
+    if (sock)
+        g_object_unref(sock);
     if (el_log_threshold < EL_LOG_INFO)
         return;
     char la[NICE_ADDRESS_STRING_LEN], ra[NICE_ADDRESS_STRING_LEN];
@@ -787,8 +799,11 @@ static void drop_source(GSource **src)
 
 static void teardown(el_ice *ice)
 {
-    /* first: nothing held may go out (or in) once we start closing */
+    /* first: nothing held may go out (or in) once we start closing; what
+     * is batched leaves while libnice's socket is still open */
     free_faults(ice);
+    el_udptx_free(ice->tx);
+    ice->tx = NULL;
     if (ice->agent) {
         g_signal_handlers_disconnect_by_data(ice->agent, ice);
         if (ice->stream)
@@ -856,6 +871,7 @@ el_ice *el_ice_new(GMainContext *ctx, int controlling, const el_ice_config *cfg,
 
     el_ice *ice = g_new0(el_ice, 1);
     ice->ctx = g_main_context_ref(ctx);
+    ice->tx = el_udptx_new(ctx, true);
     if (cb)
         ice->cb = *cb;
     ice->user = user;
@@ -965,6 +981,8 @@ int el_ice_send(el_ice *ice, const uint8_t *data, size_t len)
         el_fault_push(ice->fault_tx, data, len);
         return EL_OK;
     }
+    if (el_udptx_send(ice->tx, data, len))
+        return EL_OK; /* batched: leaves at the end of this loop turn */
     gint n = nice_agent_send(ice->agent, ice->stream, COMPONENT, (guint)len,
                              (const gchar *)data);
     return n == (gint)len ? EL_OK : EL_ERR_IO;
@@ -1000,6 +1018,11 @@ int el_ice_restart(el_ice *ice)
 el_ice_state el_ice_get_state(const el_ice *ice)
 {
     return ice ? ice->state : EL_ICE_CLOSED;
+}
+
+void el_ice_get_tx_stats(const el_ice *ice, el_udptx_stats *out)
+{
+    el_udptx_get_stats(ice ? ice->tx : NULL, out);
 }
 
 void el_ice_free(el_ice *ice)

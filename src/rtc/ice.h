@@ -120,6 +120,8 @@
 
 #include <glib.h>
 
+#include "rtc/udptx.h"
+
 #define EL_ICE_MAX_PENDING 64     /* remote candidates held for later credentials */
 #define EL_ICE_MAX_LOCAL_ADDRS 16 /* entries of el_ice_config.local_addrs */
 #define EL_ICE_RCVBUF (4 * 1024 * 1024) /* receive buffer of the selected socket */
@@ -199,6 +201,10 @@ int el_ice_restart(el_ice *ice);
 /* The current state; it may be ahead of the on_state calls still queued.
  * EL_ICE_CLOSED for NULL. */
 el_ice_state el_ice_get_state(const el_ice *ice);
+
+/* What el_ice_send() passed to the batched sender (udptx.h) so far: all of
+ * it on a plain UDP selected pair, none on a relayed one. Zeros for NULL. */
+void el_ice_get_tx_stats(const el_ice *ice, el_udptx_stats *out);
 /* "new", "checking", ... (RTCIceConnectionState's names). */
 const char *el_ice_state_name(el_ice_state st);
 
