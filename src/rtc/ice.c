@@ -143,10 +143,16 @@ static void enter(el_ice *ice)
 
 /* Frees the agent if a callback called el_ice_free(): do not touch ice
  * after leave(). */
+static void schedule_rx(el_ice *ice);
+
 static void leave(el_ice *ice)
 {
-    if (--ice->depth == 0 && ice->dead)
+    if (--ice->depth > 0)
+        return;
+    if (ice->dead)
         g_free(ice);
+    else if (!g_queue_is_empty(&ice->rx))
+        schedule_rx(ice); /* datagrams a nested loop queued (recv_datagram) */
 }
 
 static gboolean idle_cb(gpointer data)
@@ -373,6 +379,8 @@ static void process(el_ice *ice, const uint8_t *buf, size_t len)
     deliver(ice); /* on_state(CONNECTED) before the first datagram */
     if (!ice->dead && ice->cb.on_data)
         ice->cb.on_data(ice->user, buf, len);
+    if (!ice->dead)
+        el_udptx_flush(ice->tx); /* the answer leaves now (udptx.h "Flush") */
     leave(ice);
 }
 
@@ -380,6 +388,13 @@ static gboolean rx_idle_cb(gpointer data)
 {
     el_ice *ice = data;
     rx_pkt *p;
+    if (ice->depth > 0) {
+        /* a nested main loop inside one of our callbacks: datagrams wait
+         * until it returns (leave() schedules us again) */
+        g_source_unref(ice->rx_idle);
+        ice->rx_idle = NULL;
+        return G_SOURCE_REMOVE;
+    }
     enter(ice);
     for (unsigned n = 0; n < RX_BURST && !ice->dead && (p = g_queue_pop_head(&ice->rx)); n++) {
         ice->rx_bytes -= p->len;
@@ -415,7 +430,7 @@ static void recv_datagram(el_ice *ice, const uint8_t *buf, size_t len)
     if (ice->dead)
         return;
     heard(ice);
-    if (g_queue_is_empty(&ice->rx) && ice->rx_budget > 0) {
+    if (g_queue_is_empty(&ice->rx) && ice->rx_budget > 0 && ice->depth == 0) {
         if (--ice->rx_budget == 0)
             schedule_rx(ice); /* resets the budget once this burst is over */
         process(ice, buf, len);
@@ -436,6 +451,21 @@ static void fault_rx_out(void *user, const uint8_t *data, size_t len)
     recv_datagram(user, data, len);
 }
 
+/* GLib 2.74 "blocks" a source while it is dispatched unless it may
+ * recurse: it takes the source's descriptors out of the poll set and puts
+ * them back, and each change writes the context's wakeup eventfd, so the
+ * next poll returns at once for nothing. For libnice's socket source that
+ * was two write()s, an empty loop turn and a read() for every datagram
+ * that arrived alone (each message of a chat, each ping). Recursion itself
+ * is harmless here: a datagram that arrives during a nested loop inside
+ * our callbacks is queued, not processed inside the outer one
+ * (recv_datagram). */
+static void allow_recursion(GSource *src)
+{
+    if (src && !g_source_get_can_recurse(src))
+        g_source_set_can_recurse(src, TRUE);
+}
+
 static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, gchar *buf,
                     gpointer data)
 {
@@ -445,6 +475,7 @@ static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, 
     (void)component;
     if (ice->dead || len == 0)
         return;
+    allow_recursion(g_main_current_source());
     if (ice->fault_rx)
         el_fault_push(ice->fault_rx, (const uint8_t *)buf, len);
     else

@@ -19,7 +19,10 @@
  * (called before every poll of the context) at a priority above every other
  * source, so its prepare always runs: datagrams queued during one
  * iteration's dispatches leave before the thread sleeps. The queue is also
- * flushed when it is full, when the path changes and on free.
+ * flushed when it is full, when the path changes, on free, and by el_ice
+ * after each received datagram is processed, so that an answer (a pong, a
+ * SACK, the packets a SACK releases) leaves at once instead of after the
+ * rest of libnice's receive loop.
  *
  * Errors. Best effort, like UDP: a datagram the kernel refuses (EAGAIN with a
  * full send buffer, a route that went away) is dropped and counted. If the

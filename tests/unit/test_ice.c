@@ -64,6 +64,9 @@ typedef struct {
     GPtrArray *rx;             /* GBytes* received */
     bool free_in_callback;     /* el_ice_free() from the next callback */
     int callbacks_after_free;
+    el_ice *nest_sender;       /* on_data: send it datagrams, run a nested loop */
+    bool nesting;              /* ... which is running */
+    int nested_calls;          /* on_data calls made inside it */
 } peer;
 
 typedef struct {
@@ -157,6 +160,23 @@ static void on_data(void *user, const uint8_t *data, size_t len)
         return;
     }
     g_ptr_array_add(p->rx, g_bytes_new(data, len));
+    if (p->nesting)
+        p->nested_calls++;
+    if (p->nest_sender) {
+        /* an application that runs a nested loop from a callback (a modal
+         * dialog): datagrams arriving meanwhile must wait for it */
+        el_ice *from = p->nest_sender;
+        p->nest_sender = NULL;
+        p->nesting = true;
+        for (uint8_t i = 2; i <= 6; i++)
+            assert_int_equal(el_ice_send(from, &i, 1), EL_OK);
+        for (int i = 0; i < 200; i++) {
+            while (g_main_context_iteration(g_main_context_get_thread_default(), FALSE))
+                ;
+            g_usleep(1000);
+        }
+        p->nesting = false;
+    }
     if (p->free_in_callback) {
         el_ice_free(p->ice);
         p->ice = NULL;
@@ -667,6 +687,24 @@ static void test_connect_restart(void **state)
     assert_non_null(strstr(captured->str, "old generation"));
     assert_non_null(strstr(captured->str, "holding"));
     check_both_ways(&w, 4);
+
+    /* B runs a nested loop inside on_data while A sends: nothing is
+     * delivered inside it, and everything after it, in order */
+    g_ptr_array_set_size(w.b.rx, 0);
+    w.b.nest_sender = w.a.ice;
+    uint8_t one = 1;
+    assert_int_equal(el_ice_send(w.a.ice, &one, 1), EL_OK);
+    rx_wait six = {&w.b, 6};
+    if (!spin_until(&w, got_n, &six, DATA_TIMEOUT_MS))
+        fail_msg("nested loop: B received %u of 6", w.b.rx->len);
+    assert_int_equal(w.b.nested_calls, 0);
+    for (guint k = 0; k < 6; k++) {
+        gsize len;
+        const uint8_t *got = g_bytes_get_data(g_ptr_array_index(w.b.rx, k), &len);
+        assert_int_equal(len, 1);
+        assert_int_equal(got[0], k + 1);
+    }
+    g_ptr_array_set_size(w.b.rx, 0);
 
     /* B frees itself from inside on_data; later datagrams reach nobody */
     w.b.free_in_callback = true;
