@@ -27,6 +27,15 @@
  * on a fast path Ta, not the round trip, sets the time to a selected pair.
  * 5 ms is the lowest RFC 8445 (section 14.2) allows. */
 #define ICE_TA_MS 5
+/* libnice keeps its Ta timer ticking for "idle-timeout" (5 s) after the
+ * last check is done, 200 wakeups a second on the thread that carries the
+ * data. Once a pair is nominated (READY) the timeout only delays stopping
+ * that timer (a component with a nominated pair is never failed by it), so
+ * it is cut to libnice's minimum then, and put back for an ICE restart,
+ * whose checks may all fail and whose late trickled candidates the 5 s
+ * still wait for. */
+#define IDLE_TIMEOUT_MS 5000
+#define IDLE_TIMEOUT_READY_MS 50
 
 #define ICE_LOG(lvl, ice, fmt, ...) EL_LOG(lvl, "ice[%08x] " fmt, (ice)->id, ##__VA_ARGS__)
 
@@ -315,6 +324,8 @@ static void on_component_state(NiceAgent *agent, guint stream, guint component, 
     if (stream != ice->stream || component != COMPONENT)
         return;
     ICE_LOG(EL_LOG_DEBUG, ice, "libnice state %s", nice_component_state_to_string(nstate));
+    if (nstate == NICE_COMPONENT_STATE_READY)
+        g_object_set(agent, "idle-timeout", (guint)IDLE_TIMEOUT_READY_MS, NULL);
     set_state(ice, map_state(ice, nstate));
 }
 
@@ -929,7 +940,8 @@ el_ice *el_ice_new(GMainContext *ctx, int controlling, const el_ice_config *cfg,
                  "ice-trickle", TRUE, "ice-udp", TRUE, "ice-tcp", FALSE, "upnp", FALSE,
                  "keepalive-conncheck", TRUE, "stun-max-retransmissions",
                  (guint)STUN_RETRANSMISSIONS, "stun-initial-timeout", (guint)STUN_RTO_MS,
-                 "stun-pacing-timer", (guint)ICE_TA_MS, "force-relay",
+                 "stun-pacing-timer", (guint)ICE_TA_MS, "idle-timeout", (guint)IDLE_TIMEOUT_MS,
+                 "force-relay",
                  cfg->relay_only ? TRUE : FALSE, NULL);
     nice_agent_set_software(ice->agent, "EchoLink " EL_VERSION);
     if (cfg->stun_host)
@@ -1023,6 +1035,7 @@ int el_ice_restart(el_ice *ice)
 {
     if (!ice || ice->dead)
         return EL_ERR_INVALID;
+    g_object_set(ice->agent, "idle-timeout", (guint)IDLE_TIMEOUT_MS, NULL);
     if (!nice_agent_restart_stream(ice->agent, ice->stream))
         return EL_ERR_IO;
     cache_local_credentials(ice);

@@ -298,6 +298,25 @@ static void spin_for(world *w, int ms)
     spin_until(w, NULL, NULL, ms);
 }
 
+/* Loop turns in `ms` with nothing to do: an idle agent must not tick (libnice
+ * runs its Ta timer, every 5 ms, for its idle-timeout after the last check
+ * unless el_ice shortens that; see IDLE_TIMEOUT_READY_MS). */
+static int idle_wakeups(world *w, int ms)
+{
+    bool done = false;
+    int n = 0;
+    GSource *t = g_timeout_source_new((guint)ms);
+    g_source_set_callback(t, flag_cb, &done, NULL);
+    g_source_attach(t, w->ctx);
+    while (!done) {
+        g_main_context_iteration(w->ctx, TRUE);
+        n++;
+    }
+    g_source_destroy(t);
+    g_source_unref(t);
+    return n;
+}
+
 static bool usable(el_ice_state st)
 {
     return st == EL_ICE_CONNECTED || st == EL_ICE_COMPLETED;
@@ -641,6 +660,13 @@ static void test_connect_restart(void **state)
     if (!spin_until(&w, both_completed, NULL, CONNECT_TIMEOUT_MS))
         fail_msg("not completed: A %s, B %s", el_ice_state_name(w.a.state),
                  el_ice_state_name(w.b.state));
+    /* completed agents go quiet: no 5 ms ticks for the next 5 s */
+    w.relay = false;
+    spin_for(&w, 150);
+    int turns = idle_wakeups(&w, 500);
+    if (turns > 25)
+        fail_msg("two completed agents woke the loop %d times in 500 ms", turns);
+    w.relay = true;
 
     /* Restart on A: until B learns the new credentials, the selected pair
      * keeps carrying data both ways and the state does not regress. */
