@@ -466,16 +466,68 @@ static int framing_ok(const uint8_t *p, size_t len)
 
 /* ---- public API -------------------------------------------------------- */
 
-el_dtls *el_dtls_new(const el_cert *cert, int client, const uint8_t remote_fp[EL_CERT_FP_LEN],
+struct el_dtls_ctx {
+    SSL_CTX *ssl_ctx;
+};
+
+static int ctx_fail(char *err, size_t errlen, const char *what)
+{
+    unsigned long e = ERR_peek_error();
+    char reason[160] = "unknown error";
+    if (e)
+        ERR_error_string_n(e, reason, sizeof reason);
+    ERR_clear_error();
+    return el_seterr(err, errlen, EL_ERR_CRYPTO, "%s: %s", what, reason);
+}
+
+el_dtls_ctx *el_dtls_ctx_new(const el_cert *cert, char *err, size_t errlen)
+{
+    X509 *x509 = el_cert_x509(cert);
+    EVP_PKEY *pkey = el_cert_pkey(cert);
+    if (!x509 || !pkey) {
+        el_seterr(err, errlen, EL_ERR_INVALID, "NULL certificate");
+        return NULL;
+    }
+    el_dtls_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        el_seterr(err, errlen, EL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    ERR_clear_error();
+    SSL_CTX *x = c->ssl_ctx = SSL_CTX_new(DTLS_method());
+    if (!x || SSL_CTX_set_min_proto_version(x, DTLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(x, CIPHERS) != 1 || SSL_CTX_set1_groups_list(x, GROUPS) != 1)
+        goto fail;
+    SSL_CTX_set_options(x, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_verify(x, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_accept_any);
+    if (SSL_CTX_use_certificate(x, x509) != 1 || SSL_CTX_use_PrivateKey(x, pkey) != 1 ||
+        SSL_CTX_check_private_key(x) != 1)
+        goto fail;
+    return c;
+fail:
+    ctx_fail(err, errlen, "DTLS setup failed");
+    el_dtls_ctx_free(c);
+    return NULL;
+}
+
+void el_dtls_ctx_free(el_dtls_ctx *c)
+{
+    if (!c)
+        return;
+    SSL_CTX_free(c->ssl_ctx);
+    free(c);
+}
+
+el_dtls *el_dtls_new(const el_dtls_ctx *ctx, int client, const uint8_t remote_fp[EL_CERT_FP_LEN],
                      const el_dtls_callbacks *cb, void *user, char *err, size_t errlen)
 {
     el_dtls *d = NULL;
     BIO *wbio = NULL;
-    X509 *x509 = el_cert_x509(cert);
-    EVP_PKEY *pkey = el_cert_pkey(cert);
 
-    if (!x509 || !pkey || !cb || !cb->send) {
-        el_seterr(err, errlen, EL_ERR_INVALID, "NULL certificate, callbacks or send callback");
+    if (!ctx || !cb || !cb->send) {
+        el_seterr(err, errlen, EL_ERR_INVALID, "NULL context, callbacks or send callback");
         return NULL;
     }
     d = calloc(1, sizeof *d);
@@ -493,22 +545,9 @@ el_dtls *el_dtls_new(const el_cert *cert, int client, const uint8_t remote_fp[EL
     }
 
     ERR_clear_error();
-    d->ctx = SSL_CTX_new(DTLS_method());
-    if (!d->ctx)
+    if (SSL_CTX_up_ref(ctx->ssl_ctx) != 1)
         goto ssl_fail;
-    if (SSL_CTX_set_min_proto_version(d->ctx, DTLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(d->ctx, CIPHERS) != 1 ||
-        SSL_CTX_set1_groups_list(d->ctx, GROUPS) != 1)
-        goto ssl_fail;
-    SSL_CTX_set_options(d->ctx, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET |
-                                    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_session_cache_mode(d->ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_verify(d->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                       verify_accept_any);
-    if (SSL_CTX_use_certificate(d->ctx, x509) != 1 ||
-        SSL_CTX_use_PrivateKey(d->ctx, pkey) != 1 || SSL_CTX_check_private_key(d->ctx) != 1)
-        goto ssl_fail;
-
+    d->ctx = ctx->ssl_ctx;
     d->ssl = SSL_new(d->ctx);
     if (!d->ssl)
         goto ssl_fail;
@@ -541,16 +580,10 @@ el_dtls *el_dtls_new(const el_cert *cert, int client, const uint8_t remote_fp[EL
         SSL_set_accept_state(d->ssl);
     return d;
 
-ssl_fail: {
-    unsigned long e = ERR_peek_error();
-    char reason[160] = "unknown error";
-    if (e)
-        ERR_error_string_n(e, reason, sizeof reason);
-    ERR_clear_error();
-    el_seterr(err, errlen, EL_ERR_CRYPTO, "DTLS setup failed: %s", reason);
+ssl_fail:
+    ctx_fail(err, errlen, "DTLS setup failed");
     destroy(d);
     return NULL;
-}
 }
 
 static void destroy(el_dtls *d)

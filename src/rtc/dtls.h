@@ -116,13 +116,26 @@ typedef struct {
     void (*set_timer)(void *user, int64_t ms);
 } el_dtls_callbacks;
 
-/* Creates a session. `cert` is only used during the call (the session takes
- * its own references). `client` is 1 for the DTLS client (a=setup:active), 0
- * for the server. `remote_fp` is the peer's a=fingerprint (SHA-256), copied,
- * or NULL when not known yet. `cb` is copied; `user` is passed to every
- * callback. Nothing is sent and no callback fires. Returns the session, or
- * NULL with the reason in err (NULL cert/cb/cb->send, OpenSSL failure). */
-el_dtls *el_dtls_new(const el_cert *cert, int client, const uint8_t remote_fp[EL_CERT_FP_LEN],
+typedef struct el_dtls_ctx el_dtls_ctx;
+
+/* The OpenSSL context of one certificate: protocol, ciphers, groups,
+ * verification, the certificate and its key. Making one costs about 0.5 ms
+ * (OpenSSL 3 fetches every algorithm it names), so el_peer makes it with
+ * its certificate, ahead of negotiation, rather than when the remote
+ * description arrives. `cert` is used only during the call. Returns NULL
+ * with the reason in err (NULL cert, OpenSSL failure). */
+el_dtls_ctx *el_dtls_ctx_new(const el_cert *cert, char *err, size_t errlen);
+
+/* NULL is a no-op. Sessions made from it keep what they need. */
+void el_dtls_ctx_free(el_dtls_ctx *ctx);
+
+/* Creates a session on `ctx` (only used during the call). `client` is 1 for
+ * the DTLS client (a=setup:active), 0 for the server. `remote_fp` is the
+ * peer's a=fingerprint (SHA-256), copied, or NULL when not known yet. `cb`
+ * is copied; `user` is passed to every callback. Nothing is sent and no
+ * callback fires. Returns the session, or NULL with the reason in err (NULL
+ * ctx/cb/cb->send, OpenSSL failure). */
+el_dtls *el_dtls_new(const el_dtls_ctx *ctx, int client, const uint8_t remote_fp[EL_CERT_FP_LEN],
                      const el_dtls_callbacks *cb, void *user, char *err, size_t errlen);
 
 /* Frees the session without sending anything (call el_dtls_close() first for

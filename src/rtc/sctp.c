@@ -1116,6 +1116,21 @@ static int configure(el_sctp *s, char *err, size_t errlen)
     return EL_OK;
 }
 
+static void set_peer(el_sctp *s, int dtls_client, size_t remote_max_message_size)
+{
+    s->dtls_client = dtls_client != 0;
+    s->remote_max = remote_max_message_size == 0 || remote_max_message_size > EL_SCTP_SNDBUF
+                        ? EL_SCTP_SNDBUF : remote_max_message_size;
+}
+
+int el_sctp_set_peer(el_sctp *s, int dtls_client, size_t remote_max_message_size)
+{
+    if (!s || s->connected)
+        return EL_ERR_INVALID;
+    set_peer(s, dtls_client, remote_max_message_size);
+    return EL_OK;
+}
+
 el_sctp *el_sctp_new(int dtls_client, size_t remote_max_message_size, const el_sctp_callbacks *cb,
                      void *user, char *err, size_t errlen)
 {
@@ -1131,10 +1146,8 @@ el_sctp *el_sctp_new(int dtls_client, size_t remote_max_message_size, const el_s
         el_seterr(err, errlen, EL_ERR_NOMEM, "el_sctp_new: out of memory");
         return NULL;
     }
-    s->dtls_client = dtls_client != 0;
     s->oom_sid = -1;
-    s->remote_max = remote_max_message_size == 0 || remote_max_message_size > EL_SCTP_SNDBUF
-                        ? EL_SCTP_SNDBUF : remote_max_message_size;
+    set_peer(s, dtls_client, remote_max_message_size);
     s->cb = *cb;
     s->user = user;
     lib_ref();

@@ -153,6 +153,12 @@ typedef struct {
 el_sctp *el_sctp_new(int dtls_client, size_t remote_max_message_size, const el_sctp_callbacks *cb,
                      void *user, char *err, size_t errlen);
 
+/* Sets what el_sctp_new was told (the DTLS role, which picks our stream
+ * ids, and the peer's a=max-message-size) once the remote description has
+ * said it, so that the endpoint can be made before negotiation. Only before
+ * el_sctp_connect: EL_OK or EL_ERR_INVALID. */
+int el_sctp_set_peer(el_sctp *s, int dtls_client, size_t remote_max_message_size);
+
 /* Starts the association (INIT). Call it as soon as DTLS is connected and
  * before the first el_sctp_input; both sides call it (simultaneous open).
  * EL_OK, EL_ERR_INVALID (called twice) or EL_ERR_IO. */

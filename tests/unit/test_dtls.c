@@ -48,6 +48,7 @@ typedef struct {
     int idx;
     el_dtls *d;
     el_cert *cert;
+    el_dtls_ctx *ctx;
     uint8_t fp[EL_CERT_FP_LEN];
 
     int connected;  /* on_connected calls */
@@ -240,6 +241,9 @@ static net *net_new(int client_idx, const uint8_t *wrong_fp[2], const int late[2
         char err[256] = "";
         assert_int_equal(el_cert_new(&e->cert, err, sizeof err), EL_OK);
         assert_int_equal(el_cert_fingerprint(e->cert, e->fp), EL_OK);
+        e->ctx = el_dtls_ctx_new(e->cert, err, sizeof err);
+        if (!e->ctx)
+            fail_msg("el_dtls_ctx_new: %s", err);
     }
     for (int i = 0; i < 2; i++) {
         ep *e = &n->ep[i];
@@ -249,7 +253,7 @@ static net *net_new(int client_idx, const uint8_t *wrong_fp[2], const int late[2
         if (late && late[i])
             remote = NULL;
         char err[256] = "";
-        e->d = el_dtls_new(e->cert, i == client_idx, remote, &callbacks, e, err, sizeof err);
+        e->d = el_dtls_new(e->ctx, i == client_idx, remote, &callbacks, e, err, sizeof err);
         if (!e->d)
             fail_msg("el_dtls_new: %s", err);
         assert_int_equal(el_dtls_get_state(e->d), EL_DTLS_NEW);
@@ -266,6 +270,7 @@ static void net_free(net *n)
     }
     for (int i = 0; i < 2; i++) {
         el_dtls_free(n->ep[i].d);
+        el_dtls_ctx_free(n->ep[i].ctx);
         el_cert_free(n->ep[i].cert);
         free(n->ep[i].last);
     }
@@ -923,23 +928,31 @@ static void test_api_misc(void **state)
     el_cert *c = NULL;
     assert_int_equal(el_cert_new(&c, NULL, 0), EL_OK);
     char err[256] = "";
+    assert_null(el_dtls_ctx_new(NULL, err, sizeof err));
+    assert_true(strlen(err) > 0);
+    el_dtls_ctx_free(NULL);
+    el_dtls_ctx *ctx = el_dtls_ctx_new(c, err, sizeof err);
+    assert_non_null(ctx);
+    err[0] = '\0';
     assert_null(el_dtls_new(NULL, 1, NULL, &callbacks, NULL, err, sizeof err));
     assert_true(strlen(err) > 0);
     err[0] = '\0';
-    assert_null(el_dtls_new(c, 1, NULL, NULL, NULL, err, sizeof err));
+    assert_null(el_dtls_new(ctx, 1, NULL, NULL, NULL, err, sizeof err));
     assert_true(strlen(err) > 0);
     el_dtls_callbacks no_send = callbacks;
     no_send.send = NULL;
-    assert_null(el_dtls_new(c, 1, NULL, &no_send, NULL, err, sizeof err));
+    assert_null(el_dtls_new(ctx, 1, NULL, &no_send, NULL, err, sizeof err));
 
-    /* only send is required; the certificate may go right after new */
+    /* only send is required; the certificate and the context may go right
+     * after new */
     net n;
     memset(&n, 0, sizeof n);
     n.ep[0].net = &n;
     n.ep[0].deadline = -1;
     el_dtls_callbacks min = {.send = cb_send};
-    el_dtls *d = el_dtls_new(c, 1, NULL, &min, &n.ep[0], err, sizeof err);
+    el_dtls *d = el_dtls_new(ctx, 1, NULL, &min, &n.ep[0], err, sizeof err);
     assert_non_null(d);
+    el_dtls_ctx_free(ctx);
     el_cert_free(c);
     n.drop_all[0] = 1;
     assert_int_equal(el_dtls_start(d), EL_OK);

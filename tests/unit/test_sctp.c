@@ -292,12 +292,17 @@ static pair *pair_new(size_t a_remote_max, size_t b_remote_max)
     pr->b.name = "b";
     pr->a.other = &pr->b;
     pr->b.other = &pr->a;
-    pr->a.s = el_sctp_new(1, a_remote_max, &callbacks, &pr->a, err, sizeof err);
+    /* made the way el_peer makes them, before the role and the limits are
+     * known (the wrong ones here), then told (el_sctp_set_peer): every test
+     * below relies on the role (stream ids) and the limits taking effect */
+    pr->a.s = el_sctp_new(0, 0, &callbacks, &pr->a, err, sizeof err);
     if (!pr->a.s)
         fail_msg("el_sctp_new: %s", err);
-    pr->b.s = el_sctp_new(0, b_remote_max, &callbacks, &pr->b, err, sizeof err);
+    pr->b.s = el_sctp_new(1, 0, &callbacks, &pr->b, err, sizeof err);
     if (!pr->b.s)
         fail_msg("el_sctp_new: %s", err);
+    assert_int_equal(el_sctp_set_peer(pr->a.s, 1, a_remote_max), EL_OK);
+    assert_int_equal(el_sctp_set_peer(pr->b.s, 0, b_remote_max), EL_OK);
     return pr;
 }
 
@@ -423,6 +428,8 @@ static void test_association_up(void **state)
     assert_int_equal(pr->b.up, 1);
     assert_int_equal(pr->a.down + pr->b.down, 0);
     assert_int_equal(el_sctp_connect(pr->a.s), EL_ERR_INVALID); /* only once */
+    assert_int_equal(el_sctp_set_peer(pr->a.s, 0, 1024), EL_ERR_INVALID); /* too late */
+    assert_int_equal(el_sctp_set_peer(NULL, 0, 1024), EL_ERR_INVALID);
     assert_int_equal(el_sctp_send(pr->a.s, 0, 1, (const uint8_t *)"x", 1), EL_ERR_NOT_FOUND);
     pump_until(pr, quiet, 200);
     pair_free(pr);
