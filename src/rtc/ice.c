@@ -80,6 +80,7 @@ struct el_ice {
     GSource *rx_idle;                 /* drains rx; NULL when not scheduled */
     el_fault *fault_tx, *fault_rx;    /* ECHOLINK_NETFAULT stages; NULL normally */
     el_udptx *tx;                     /* batched sends on a plain UDP selected pair */
+    uint64_t answered_turn;           /* loop turn whose first datagram was answered */
     gint64 silence_us;                /* cfg.silence_ms; 0: libnice's consent decides */
     gint64 last_rx_us;                /* last datagram delivered (0: none yet) */
     gint64 last_tick_us;              /* the watchdog's previous run */
@@ -390,8 +391,12 @@ static void process(el_ice *ice, const uint8_t *buf, size_t len)
     deliver(ice); /* on_state(CONNECTED) before the first datagram */
     if (!ice->dead && ice->cb.on_data)
         ice->cb.on_data(ice->user, buf, len);
-    if (!ice->dead)
-        el_udptx_flush(ice->tx); /* the answer leaves now (udptx.h "Flush") */
+    if (!ice->dead && ice->answered_turn != el_udptx_turn(ice->tx)) {
+        /* the first datagram of this turn: its answer leaves now, the
+         * rest of a burst's go together (udptx.h "Flush") */
+        ice->answered_turn = el_udptx_turn(ice->tx);
+        el_udptx_flush(ice->tx);
+    }
     leave(ice);
 }
 

@@ -51,6 +51,7 @@ struct el_udptx {
     unsigned n;
 
     el_udptx_stats st;
+    uint64_t turns; /* prepare() calls: loop turns of ctx */
 };
 
 /* ---- sending ----------------------------------------------------------- */
@@ -225,6 +226,11 @@ bool el_udptx_has_path(const el_udptx *tx)
     return tx && tx->sock;
 }
 
+uint64_t el_udptx_turn(const el_udptx *tx)
+{
+    return tx ? tx->turns : 0;
+}
+
 void el_udptx_get_stats(const el_udptx *tx, el_udptx_stats *out)
 {
     if (out)
@@ -235,7 +241,9 @@ void el_udptx_get_stats(const el_udptx *tx, el_udptx_stats *out)
 
 static gboolean src_prepare(GSource *s, gint *timeout)
 {
-    el_udptx_flush(((flush_source *)s)->tx);
+    el_udptx *tx = ((flush_source *)s)->tx;
+    tx->turns++;
+    el_udptx_flush(tx);
     *timeout = -1;
     return FALSE;
 }

@@ -19,10 +19,11 @@
  * (called before every poll of the context) at a priority above every other
  * source, so its prepare always runs: datagrams queued during one
  * iteration's dispatches leave before the thread sleeps. The queue is also
- * flushed when it is full, when the path changes, on free, and by el_ice
- * after each received datagram is processed, so that an answer (a pong, a
- * SACK, the packets a SACK releases) leaves at once instead of after the
- * rest of libnice's receive loop.
+ * flushed when it is full, when the path changes and on free. el_ice
+ * flushes too after the first datagram a loop turn receives (see
+ * el_udptx_turn): its answer (a pong, a SACK) leaves at once instead of
+ * after the rest of libnice's receive loop, ~10 µs later, while the answers
+ * to the rest of a burst are still sent together.
  *
  * Errors. Best effort, like UDP: a datagram the kernel refuses (EAGAIN with a
  * full send buffer, a route that went away) is dropped and counted. If the
@@ -74,6 +75,9 @@ bool el_udptx_send(el_udptx *tx, const uint8_t *data, size_t len);
 
 /* Sends everything queued now. */
 void el_udptx_flush(el_udptx *tx);
+
+/* Counts the turns of the context's loop (prepare() calls); 0 for NULL. */
+uint64_t el_udptx_turn(const el_udptx *tx);
 
 void el_udptx_get_stats(const el_udptx *tx, el_udptx_stats *out);
 

@@ -67,6 +67,9 @@ typedef struct {
     el_ice *nest_sender;       /* on_data: send it datagrams, run a nested loop */
     bool nesting;              /* ... which is running */
     int nested_calls;          /* on_data calls made inside it */
+    bool answer;               /* on_data: send a 1-byte answer, note what left */
+    uint64_t answered_sent[8]; /* tx datagrams sent, seen from each answering on_data */
+    int nanswered;
 } peer;
 
 typedef struct {
@@ -162,6 +165,13 @@ static void on_data(void *user, const uint8_t *data, size_t len)
     g_ptr_array_add(p->rx, g_bytes_new(data, len));
     if (p->nesting)
         p->nested_calls++;
+    if (p->answer && p->nanswered < (int)G_N_ELEMENTS(p->answered_sent)) {
+        el_udptx_stats st;
+        el_ice_get_tx_stats(p->ice, &st);
+        p->answered_sent[p->nanswered++] = st.datagrams;
+        uint8_t a = 0xa5;
+        assert_int_equal(el_ice_send(p->ice, &a, 1), EL_OK);
+    }
     if (p->nest_sender) {
         /* an application that runs a nested loop from a callback (a modal
          * dialog): datagrams arriving meanwhile must wait for it */
@@ -713,6 +723,23 @@ static void test_connect_restart(void **state)
     assert_non_null(strstr(captured->str, "old generation"));
     assert_non_null(strstr(captured->str, "holding"));
     check_both_ways(&w, 4);
+
+    /* Three datagrams that arrive in one loop turn: the answer to the first
+     * leaves as soon as it is processed (the second's on_data sees it
+     * sent), the others' wait for the end of the turn, together */
+    g_ptr_array_set_size(w.b.rx, 0);
+    g_ptr_array_set_size(w.a.rx, 0);
+    w.b.answer = true;
+    for (uint8_t i = 1; i <= 3; i++)
+        assert_int_equal(el_ice_send(w.a.ice, &i, 1), EL_OK);
+    rx_wait three = {&w.a, 3};
+    if (!spin_until(&w, got_n, &three, DATA_TIMEOUT_MS))
+        fail_msg("answers: A received %u of 3", w.a.rx->len);
+    w.b.answer = false;
+    assert_int_equal(w.b.nanswered, 3);
+    assert_int_equal(w.b.answered_sent[1], w.b.answered_sent[0] + 1);
+    assert_int_equal(w.b.answered_sent[2], w.b.answered_sent[1]);
+    g_ptr_array_set_size(w.a.rx, 0);
 
     /* B runs a nested loop inside on_data while A sends: nothing is
      * delivered inside it, and everything after it, in order */

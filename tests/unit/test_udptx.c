@@ -212,7 +212,9 @@ static void test_context_flushes(void **state)
     el_udptx_stats st;
     el_udptx_get_stats(tx, &st);
     assert_int_equal(st.datagrams, 0);
+    uint64_t turn = el_udptx_turn(tx);
     g_main_context_iteration(r.ctx, FALSE);
+    assert_true(el_udptx_turn(tx) == turn + 1); /* one loop turn, counted */
     el_udptx_get_stats(tx, &st);
     assert_int_equal(st.datagrams, 3);
     expect_datagrams(&r, lens, 3);
