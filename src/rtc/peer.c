@@ -30,6 +30,13 @@
 #define DEFAULT_MAX_MESSAGE (256 * 1024)
 #define EARLY_MAX 16
 #define SCTP_TICK_MS 10
+/* usrsctp's clock needs the 10 ms tick while messages flow (delayed SACKs,
+ * retransmissions); once no message has been sent or received for
+ * SCTP_IDLE_AFTER_MS, what is left (heartbeats every 2 s, their timeouts,
+ * RTO >= 200 ms) does with a 100 ms tick, so an idle connection wakes its
+ * process 10 times a second, not 100. */
+#define SCTP_IDLE_TICK_MS 100
+#define SCTP_IDLE_AFTER_MS 1000
 /* Silence that makes the path DISCONNECTED (rtc/ice.h): three heartbeat
  * intervals, so under 15 % loss each way a healthy idle path needs about
  * six datagrams lost in a row to look dead. */
@@ -220,9 +227,12 @@ static el_channel *channel_new(el_peer *pc, const char *label, const char *proto
     return ch;
 }
 
+static void ticker_poke(void);
+
 static void open_channel_on_sctp(el_peer *pc, el_channel *ch)
 {
     uint16_t sid = 0;
+    ticker_poke();
     int rc = el_sctp_open_channel(pc->sctp, ch->label, ch->protocol, ch->init.ordered,
                                   ch->init.max_retransmits, ch->init.max_lifetime_ms,
                                   ch->init.negotiated_id, &sid);
@@ -242,30 +252,53 @@ static void open_channel_on_sctp(el_peer *pc, el_channel *ch)
 
 /* usrsctp keeps one clock per process, so exactly one timer may drive it:
  * a process-wide ticker, attached to the context of the first association
- * and shared (refcounted) by the others. A true singleton, like usrsctp. */
+ * and shared (refcounted) by the others. A true singleton, like usrsctp.
+ * It runs every SCTP_TICK_MS while messages flow and every
+ * SCTP_IDLE_TICK_MS once they have stopped (ticker_poke() on every message
+ * sent or received brings the fast tick back at once). */
 static GSource *sctp_ticker;
 static int sctp_ticker_refs;
 static gint64 sctp_last_tick;
+static gint64 sctp_last_message; /* monotonic µs of the last message either way */
+static bool sctp_ticker_idle;
 
-static gboolean sctp_tick_cb(gpointer data)
+static gboolean sctp_tick_dispatch(GSource *src, GSourceFunc cb, gpointer data)
 {
-    (void)data;
+    (void)cb, (void)data;
     gint64 now = g_get_monotonic_time();
     gint64 ms = (now - sctp_last_tick) / 1000;
     if (ms > 0) {
         sctp_last_tick += ms * 1000;
         el_sctp_tick((uint32_t)ms);
     }
+    sctp_ticker_idle = now - sctp_last_message > (gint64)SCTP_IDLE_AFTER_MS * 1000;
+    gint64 next = sctp_ticker_idle ? SCTP_IDLE_TICK_MS : SCTP_TICK_MS;
+    g_source_set_ready_time(src, now + next * 1000);
     return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs sctp_tick_funcs = {.dispatch = sctp_tick_dispatch};
+
+static void ticker_poke(void)
+{
+    sctp_last_message = g_get_monotonic_time();
+    if (sctp_ticker && sctp_ticker_idle) {
+        sctp_ticker_idle = false;
+        g_source_set_ready_time(sctp_ticker, sctp_last_message + SCTP_TICK_MS * 1000);
+    }
 }
 
 static void ticker_ref(GMainContext *ctx)
 {
-    if (sctp_ticker_refs++ > 0)
+    if (sctp_ticker_refs++ > 0) {
+        ticker_poke(); /* a new association: its setup wants the fast tick */
         return;
-    sctp_last_tick = g_get_monotonic_time();
-    sctp_ticker = g_timeout_source_new(SCTP_TICK_MS);
-    g_source_set_callback(sctp_ticker, sctp_tick_cb, NULL, NULL);
+    }
+    sctp_last_tick = sctp_last_message = g_get_monotonic_time();
+    sctp_ticker_idle = false;
+    sctp_ticker = g_source_new(&sctp_tick_funcs, sizeof(GSource));
+    g_source_set_name(sctp_ticker, "el_peer sctp tick");
+    g_source_set_ready_time(sctp_ticker, sctp_last_tick + SCTP_TICK_MS * 1000);
     g_source_attach(sctp_ticker, ctx);
 }
 
@@ -330,6 +363,7 @@ static void sctp_message_cb(void *user, uint16_t sid, int binary, const uint8_t 
 {
     el_peer *pc = user;
     el_channel *ch = find_channel(pc, sid);
+    ticker_poke();
     if (ch && ch->cb.on_message)
         ch->cb.on_message(ch, binary, data, len, ch->user);
 }
@@ -947,6 +981,7 @@ static int channel_send(el_channel *ch, int binary, const uint8_t *data, size_t 
 {
     if (ch->state != EL_CHANNEL_OPEN || ch->sid < 0 || !ch->pc->sctp)
         return EL_ERR_INVALID;
+    ticker_poke();
     return el_sctp_send(ch->pc->sctp, (uint16_t)ch->sid, binary, data, len);
 }
 
@@ -1003,5 +1038,6 @@ int el_channel_close(el_channel *ch)
         return 0;
     }
     ch->state = EL_CHANNEL_CLOSING;
+    ticker_poke();
     return el_sctp_close_channel(ch->pc->sctp, (uint16_t)ch->sid);
 }

@@ -450,6 +450,53 @@ static void test_bulk_ordered(void **state)
     assert_int_equal(b->last_seq, n + 2);
 }
 
+/* Loop turns in `ms`. */
+static int count_turns(int ms)
+{
+    int expired = 0, n = 0;
+    GSource *t = g_timeout_source_new((guint)ms);
+    g_source_set_callback(t, timeout_cb, &expired, NULL);
+    g_source_attach(t, ctx);
+    while (!expired) {
+        g_main_context_iteration(ctx, TRUE);
+        n++;
+    }
+    g_source_unref(t);
+    return n;
+}
+
+/* An idle connection must not wake its process 100 times a second: once
+ * no message has moved for a second, usrsctp's clock ticks every 100 ms
+ * (SCTP_IDLE_TICK_MS), and the next message brings the 10 ms tick back. */
+static void test_idle_wakeups(void **state)
+{
+    if (!netns_ok())
+        skip();
+    pair *p = *state;
+    chan_rec *a, *b;
+    connect_pair(p, &a, &b);
+    uint8_t buf[1024];
+    fill(buf, sizeof buf, 0);
+    assert_int_equal(el_channel_send_binary(a->ch, buf, sizeof buf), 0);
+    count_arg one = {b, 1};
+    assert_true(run_until(received_n, &one, 5000));
+    spin(1300);
+    /* two peers in this context: 2 x 10 ticks, ICE watchdogs, heartbeats */
+    int turns = count_turns(1000);
+    if (turns > 45)
+        fail_msg("an idle pair woke the loop %d times in 1 s", turns);
+    /* and a burst after the pause still flows */
+    for (int i = 1; i <= 300; i++) {
+        fill(buf, sizeof buf, (uint64_t)i);
+        assert_int_equal(el_channel_send_binary(a->ch, buf, sizeof buf), 0);
+    }
+    count_arg all = {b, 301};
+    if (!run_until(received_n, &all, 5000))
+        fail_msg("after the pause B received %llu of 301", (unsigned long long)b->received);
+    assert_int_equal(b->bad, 0);
+    assert_int_equal(b->ooo, 0);
+}
+
 static void test_unordered_unreliable(void **state)
 {
     if (!netns_ok())
@@ -694,6 +741,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eight_channels_and_close, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_unordered_unreliable, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_bulk_ordered, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_idle_wakeups, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_link_down_and_ice_restart, setup_pair, teardown_pair),
         cmocka_unit_test(test_ice_server_urls),
     };
