@@ -146,6 +146,16 @@ cmd_run() {
     NS_B=$base-b
     link_a="elt${n}a"
     link_b="elt${n}b"
+    # No IPv6 duplicate address detection on the veths: their link-local
+    # addresses would stay "tentative" for the command's first 1-2 s and
+    # then change, and Chromium answers that address change by failing
+    # every request in flight with ERR_NETWORK_CHANGED (a web test's page
+    # lost a module that way). Set before the links exist: a new device
+    # takes the namespace's defaults.
+    for ns in "$NS_A" "$NS_B"; do
+        ip netns exec "$ns" sh -c 'echo 0 >/proc/sys/net/ipv6/conf/default/accept_dad' \
+            2>/dev/null || true
+    done
     ip link add "$link_a" netns "$NS_A" type veth peer name "$link_b" netns "$NS_B" ||
         die "cannot create veth pair"
     ip -n "$NS_A" addr add "10.77.$n.1/24" dev "$link_a" || die "addr A"
@@ -157,6 +167,11 @@ cmd_run() {
     ip -n "$NS_B" link set "$link_b" up || die "veth up"
     ip -n "$NS_A" route add default via "10.77.$n.2" dev "$link_a" || die "route A"
     ip -n "$NS_B" route add default via "10.77.$n.1" dev "$link_b" || die "route B"
+    for ns in "$NS_A" "$NS_B"; do
+        if ip -n "$ns" -6 addr show tentative 2>/dev/null | grep -q inet6; then
+            die "IPv6 addresses still tentative in $ns (duplicate address detection on)"
+        fi
+    done
 
     # In the background so that INT/TERM reach the trap at once (a shell
     # runs traps only after a foreground child ends); stdin stays ours.
