@@ -70,6 +70,15 @@ static void rig_close(rig *r)
         g_main_context_unref(r->ctx);
 }
 
+/* An IPv4 rig and a sender on it, its path set to the receiver. */
+static el_udptx *rig_sender(rig *r, bool gso)
+{
+    assert_true(rig_open(r, G_SOCKET_FAMILY_IPV4));
+    el_udptx *tx = el_udptx_new(r->ctx, gso);
+    assert_true(el_udptx_set_path(tx, r->tx_sock, (struct sockaddr *)&r->rx_addr));
+    return tx;
+}
+
 static void fill(uint8_t *buf, size_t len, unsigned seq)
 {
     for (size_t i = 0; i < len; i++)
@@ -184,9 +193,7 @@ static void test_full_queue(void **state)
 {
     (void)state;
     rig r;
-    assert_true(rig_open(&r, G_SOCKET_FAMILY_IPV4));
-    el_udptx *tx = el_udptx_new(r.ctx, true);
-    assert_true(el_udptx_set_path(tx, r.tx_sock, (struct sockaddr *)&r.rx_addr));
+    el_udptx *tx = rig_sender(&r, true);
     static size_t lens[700];
     for (unsigned i = 0; i < 700; i++)
         lens[i] = 1100;
@@ -204,9 +211,7 @@ static void test_context_flushes(void **state)
 {
     (void)state;
     rig r;
-    assert_true(rig_open(&r, G_SOCKET_FAMILY_IPV4));
-    el_udptx *tx = el_udptx_new(r.ctx, true);
-    assert_true(el_udptx_set_path(tx, r.tx_sock, (struct sockaddr *)&r.rx_addr));
+    el_udptx *tx = rig_sender(&r, true);
     size_t lens[3] = {1197, 1197, 20};
     queue_all(tx, lens, 3);
     el_udptx_stats st;
@@ -227,9 +232,7 @@ static void test_path_change_flushes(void **state)
 {
     (void)state;
     rig r;
-    assert_true(rig_open(&r, G_SOCKET_FAMILY_IPV4));
-    el_udptx *tx = el_udptx_new(r.ctx, true);
-    assert_true(el_udptx_set_path(tx, r.tx_sock, (struct sockaddr *)&r.rx_addr));
+    el_udptx *tx = rig_sender(&r, true);
     size_t lens[2] = {500, 500};
     queue_all(tx, lens, 2);
     assert_true(el_udptx_set_path(tx, NULL, NULL)); /* cleared */
@@ -245,9 +248,7 @@ static void test_closed_socket_drops(void **state)
 {
     (void)state;
     rig r;
-    assert_true(rig_open(&r, G_SOCKET_FAMILY_IPV4));
-    el_udptx *tx = el_udptx_new(r.ctx, true);
-    assert_true(el_udptx_set_path(tx, r.tx_sock, (struct sockaddr *)&r.rx_addr));
+    el_udptx *tx = rig_sender(&r, true);
     size_t lens[4] = {100, 100, 100, 100};
     queue_all(tx, lens, 4);
     assert_true(g_socket_close(r.tx_sock, NULL)); /* libnice closed it */
