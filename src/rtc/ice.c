@@ -151,10 +151,10 @@ static void enter(el_ice *ice)
     ice->depth++;
 }
 
-/* Frees the agent if a callback called el_ice_free(): do not touch ice
- * after leave(). */
 static void schedule_rx(el_ice *ice);
 
+/* Frees the agent if a callback called el_ice_free(): do not touch ice
+ * after leave(). */
 static void leave(el_ice *ice)
 {
     if (--ice->depth > 0)
