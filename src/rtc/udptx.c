@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "base/log.h"
+
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103 /* linux/udp.h; glibc's netinet/udp.h may lack it */
 #endif
@@ -165,10 +167,13 @@ void el_udptx_flush(el_udptx *tx)
         if (r < 0 && errno == EINTR)
             continue;
         /* message `sent` failed */
-        if (r < 0 && (errno == EIO || errno == EINVAL) && b.count[sent] > 1 && tx->gso) {
+        if (r < 0 && b.count[sent] > 1 && (errno == EIO || errno == EINVAL || errno == EMSGSIZE)) {
+            /* GSO itself refused (no checksum offload, segments over the
+             * path MTU): this run and the rest of the batch go singly */
+            if (tx->gso)
+                EL_WARN("udptx: the kernel refused UDP GSO (%s); sending datagrams singly",
+                        g_strerror(errno));
             tx->gso = false;
-            g_warning("el_udptx: the kernel refused UDP GSO (%s); sending datagrams singly",
-                      g_strerror(errno));
             send_singly(tx, &b, sent);
         } else {
             tx->st.dropped += b.count[sent];

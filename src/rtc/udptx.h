@@ -27,9 +27,10 @@
  *
  * Errors. Best effort, like UDP: a datagram the kernel refuses (EAGAIN with a
  * full send buffer, a route that went away) is dropped and counted. If the
- * kernel refuses GSO itself (EIO, EINVAL: a device without checksum
- * offload), GSO is turned off for this sender and the run is sent again as
- * single datagrams. */
+ * kernel refuses GSO itself (EIO: a device without checksum offload;
+ * EMSGSIZE or EINVAL: segments over the path MTU), GSO is turned off for
+ * this sender and the runs are sent again as single datagrams, which IP
+ * fragments if it must, as it would libnice's (test_ice test_gso_refused). */
 #ifndef EL_RTC_UDPTX_H
 #define EL_RTC_UDPTX_H
 
