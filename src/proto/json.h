@@ -3,9 +3,12 @@
  * The relay hot path must not build a DOM (jansson costs ~22 us per KiB
  * here), yet must never forward anything a browser's JSON.parse would choke
  * on. So: el_json_validate() checks RFC 8259 grammar, UTF-8 and nesting depth
- * in one pass without allocating; then jsmn tokenizes the (now known valid)
- * text into a caller-supplied token array, and the helpers below navigate it
- * by byte offsets. */
+ * in one pass without allocating; el_json_scan() does the same and, in that
+ * same pass, writes the tokens jsmn would (strict mode; checked token for
+ * token against jsmn by the unit and fuzz tests) into a caller-supplied
+ * array, and the helpers below navigate them by byte offsets. One pass
+ * instead of validation then jsmn: 0.3-0.5 us instead of 1.8-2.1 us for a
+ * 1 KiB offer event. */
 #ifndef EL_JSON_H
 #define EL_JSON_H
 

@@ -292,6 +292,35 @@ static inline const char *el_fuzz_check_tree(const el_json *j, int i, json_t *v,
 
 /* ---- JSON ------------------------------------------------------------------ */
 
+/* el_json_scan writes its tokens in one pass with the validation; they
+ * must be exactly jsmn's (strict mode), which the navigation helpers were
+ * written against. jsmn wants a container at the top (a lone scalar needs a
+ * delimiter after it there), so only those are compared. */
+static inline const char *el_fuzz_check_like_jsmn(const el_json *j, const char *js, size_t size)
+{
+    size_t a = 0;
+    while (a < size && el_fuzz_is_ws(js[a]))
+        a++;
+    if (a == size || (js[a] != '[' && js[a] != '{'))
+        return NULL;
+    jsmntok_t *ref = malloc(sizeof *ref * (size_t)(j->n + 1));
+    if (!ref)
+        return NULL;
+    jsmn_parser p;
+    jsmn_init(&p);
+    int n = jsmn_parse(&p, js, size, ref, (unsigned)j->n + 1);
+    const char *r = NULL;
+    if (n != j->n)
+        r = "el_json_scan made a different number of tokens than jsmn";
+    for (int i = 0; !r && i < n; i++) {
+        const jsmntok_t *x = &j->tok[i], *y = &ref[i];
+        if (x->type != y->type || x->start != y->start || x->end != y->end || x->size != y->size)
+            r = "an el_json_scan token differs from jsmn's";
+    }
+    free(ref);
+    return r;
+}
+
 static inline const char *el_fuzz_check_json(const uint8_t *data, size_t size)
 {
     const char *js = (const char *)data;
@@ -371,6 +400,9 @@ static inline const char *el_fuzz_check_json(const uint8_t *data, size_t size)
         }
     }
     r = el_fuzz_check_tree(&j, 0, doc, 0);
+    if (r)
+        goto out;
+    r = el_fuzz_check_like_jsmn(&j, js, size);
     if (r)
         goto out;
     /* the token limit: exactly n tokens fit, n - 1 do not */

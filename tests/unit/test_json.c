@@ -578,6 +578,44 @@ static void test_scan_token_limit(void **state)
  * returns JSMN_ERROR_PART for a primitive that ends the input, so
  * el_json_scan("1") used to return -1 "unparsable JSON" (with a trailing
  * space it succeeded). */
+/* el_json_scan tokenizes while it validates; its tokens must be jsmn's
+ * (strict mode), token for token: types, spans, sizes (an object counts its
+ * keys, a key has size 1, an array counts its elements). */
+static void test_scan_matches_jsmn(void **state)
+{
+    (void)state;
+    static const char *const docs[] = {
+        "[]",
+        "{}",
+        " [ 1 , -2.5e+3 , true , false , null , \"s\" ] ",
+        "{\"a\":1,\"b\":{\"c\":[1,{\"d\":\"e\"},[]],\"f\":{}},\"g\":[[[]]]}",
+        "[\"offer\",{\"to\":\"abc\",\"sdp\":\"v=0\\r\\n\\u00e9\\\"x\\\"\"}]",
+        "{\"k\\\"q\":\"\\u20ac\",\"\":\"\",\"n\":0}",
+        "[{\"a\":[]},{\"b\":{}},{},[],\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"]",
+        "{\"x\":[1,2,3],\"y\":{\"z\":[{\"w\":null}]}}\n",
+    };
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        const char *js = docs[d];
+        size_t len = strlen(js);
+        jsmntok_t ours[64], ref[64];
+        el_json j;
+        char err[128] = "";
+        if (el_json_scan(&j, js, len, ours, 64, 16, err, sizeof err) != 0)
+            fail_msg("doc %zu: %s", d, err);
+        jsmn_parser p;
+        jsmn_init(&p);
+        int n = jsmn_parse(&p, js, len, ref, 64);
+        if (n != j.n)
+            fail_msg("doc %zu: %d tokens, jsmn %d", d, j.n, n);
+        for (int i = 0; i < n; i++)
+            if (ours[i].type != ref[i].type || ours[i].start != ref[i].start ||
+                ours[i].end != ref[i].end || ours[i].size != ref[i].size)
+                fail_msg("doc %zu token %d: %d %d..%d size %d, jsmn %d %d..%d size %d", d, i,
+                         ours[i].type, ours[i].start, ours[i].end, ours[i].size, ref[i].type,
+                         ref[i].start, ref[i].end, ref[i].size);
+    }
+}
+
 static void test_scan_top_level_scalars(void **state)
 {
     (void)state;
@@ -617,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_event_shape),
         cmocka_unit_test(test_scan_token_limit),
         cmocka_unit_test(test_scan_top_level_scalars),
+        cmocka_unit_test(test_scan_matches_jsmn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
