@@ -444,30 +444,43 @@ static void check_datagrams(world *w, peer *from, peer *to, char tag, unsigned r
 
 /* A burst of full-size datagrams (a bulk transfer's SCTP packets) arrives
  * whole and in order, and left `from` in a few batched sends (udptx.h). */
+/* Queues n datagrams of len bytes (pattern `tag`) on `from` in one go,
+ * after emptying what `to` has received. */
+static void send_burst(peer *from, peer *to, char tag, unsigned n, size_t len)
+{
+    g_ptr_array_set_size(to->rx, 0);
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t *d = make_datagram(tag, 9, i, len);
+        assert_int_equal(el_ice_send(from->ice, d, len), EL_OK);
+        g_free(d);
+    }
+}
+
+/* Fails unless `to` holds exactly the burst send_burst() queued, in order. */
+static void check_burst_received(const peer *to, char tag, unsigned n, size_t len)
+{
+    for (unsigned i = 0; i < n; i++) {
+        gsize got_len;
+        const uint8_t *got = g_bytes_get_data(g_ptr_array_index(to->rx, i), &got_len);
+        uint8_t *want = make_datagram(tag, 9, i, len);
+        bool same = got_len == len && memcmp(got, want, len) == 0;
+        g_free(want);
+        if (!same)
+            fail_msg("[%s] burst datagram %u: %zu bytes or content differ", to->name, i,
+                     (size_t)got_len);
+    }
+}
+
 static void check_burst(world *w, peer *from, peer *to)
 {
     enum { N = 120, LEN = 1197 };
     el_udptx_stats before, after;
     el_ice_get_tx_stats(from->ice, &before);
-    g_ptr_array_set_size(to->rx, 0);
-    for (unsigned i = 0; i < N; i++) {
-        uint8_t *d = make_datagram('u', 9, i, LEN);
-        assert_int_equal(el_ice_send(from->ice, d, LEN), EL_OK);
-        g_free(d);
-    }
+    send_burst(from, to, 'u', N, LEN);
     rx_wait r = {to, N};
     if (!spin_until(w, got_n, &r, DATA_TIMEOUT_MS))
         fail_msg("[%s] burst: received %u of %d datagrams", to->name, to->rx->len, N);
-    for (unsigned i = 0; i < N; i++) {
-        gsize len;
-        const uint8_t *got = g_bytes_get_data(g_ptr_array_index(to->rx, i), &len);
-        uint8_t *want = make_datagram('u', 9, i, LEN);
-        bool same = len == LEN && memcmp(got, want, LEN) == 0;
-        g_free(want);
-        if (!same)
-            fail_msg("[%s] burst datagram %u: %zu bytes or content differ", to->name, i,
-                     (size_t)len);
-    }
+    check_burst_received(to, 'u', N, LEN);
     g_ptr_array_set_size(to->rx, 0);
     el_ice_get_tx_stats(from->ice, &after);
     assert_true(after.datagrams - before.datagrams >= N);
@@ -854,12 +867,7 @@ static void test_gso_refused(void **state)
     enum { N = 60, LEN = 1197 };
     el_udptx_stats before, after;
     el_ice_get_tx_stats(w.a.ice, &before);
-    g_ptr_array_set_size(w.b.rx, 0);
-    for (unsigned i = 0; i < N; i++) {
-        uint8_t *d = make_datagram('g', 7, i, LEN);
-        assert_int_equal(el_ice_send(w.a.ice, d, LEN), EL_OK);
-        g_free(d);
-    }
+    send_burst(&w.a, &w.b, 'g', N, LEN);
     rx_wait r = {&w.b, N};
     bool arrived = spin_until(&w, got_n, &r, DATA_TIMEOUT_MS);
     el_ice_get_tx_stats(w.a.ice, &after);
@@ -875,15 +883,7 @@ static void test_gso_refused(void **state)
                  w.b.rx->len, N, after.datagrams - before.datagrams,
                  after.syscalls - before.syscalls, after.gso_runs - before.gso_runs,
                  after.dropped - before.dropped);
-    for (unsigned i = 0; i < N; i++) {
-        gsize len;
-        const uint8_t *got = g_bytes_get_data(g_ptr_array_index(w.b.rx, i), &len);
-        uint8_t *want = make_datagram('g', 7, i, LEN);
-        bool same = len == LEN && memcmp(got, want, LEN) == 0;
-        g_free(want);
-        if (!same)
-            fail_msg("GSO refused: datagram %u differs", i);
-    }
+    check_burst_received(&w.b, 'g', N, LEN);
     assert_int_equal(after.dropped, before.dropped);
     assert_int_equal(after.gso_runs, before.gso_runs); /* none went as a run */
     assert_true(after.syscalls - before.syscalls >= N); /* one by one */
