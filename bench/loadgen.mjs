@@ -18,7 +18,7 @@
 // wait is bounded; a watchdog ends the process if a phase hangs.
 import { performance } from 'node:perf_hooks';
 import { makeIdentities, connectAll as sioConnectAll, pct, sdpOfSize, urlOf } from './lib/sio.mjs';
-import { rssKB, cpuS as procCpuS, machineBusyS as procMachineBusyS } from './lib/proc.mjs';
+import { rssKB, cpuS as procCpuS, kernelS as procKernelS, machineBusyS as procMachineBusyS } from './lib/proc.mjs';
 
 const mode = process.argv[2];
 const args = process.argv.slice(3);
@@ -48,6 +48,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const cpuS = (pid) => procCpuS(pid, CLK_TCK);
 const cpuSumS = (pids) => pids.reduce((a, p) => a + cpuS(p), 0);
+const kernelSumS = (pids) => pids.reduce((a, p) => a + procKernelS(p, CLK_TCK), 0);
 const machineBusyS = () => procMachineBusyS(CLK_TCK);
 const connectAll = (ids, par = 100, urlAt = () => URL_) => sioConnectAll(ids, par, urlAt);
 
@@ -152,8 +153,10 @@ async function relayPhase() {
 
   await sleep(warmS * 1000);
   phase = 'measure';
+  const k0 = kernelSumS(PIDS);
   const cpu0 = cpuSumS(PIDS), nodes0 = PIDS.map(cpuS), oth0 = cpuSumS(OTHER_PIDS), gen0 = process.cpuUsage(), m0 = machineBusyS(), t0 = performance.now(), rec0 = received;
   await sleep(durS * 1000);
+  const k1 = kernelSumS(PIDS);
   const cpu1 = cpuSumS(PIDS), nodes1 = PIDS.map(cpuS), oth1 = cpuSumS(OTHER_PIDS), gen1 = process.cpuUsage(), m1 = machineBusyS(), t1 = performance.now(), rec1 = received;
   phase = 'drain';
   const rss = PIDS.reduce((a, p) => a + rssKB(p), 0);
@@ -170,6 +173,8 @@ async function relayPhase() {
     lat_p50_ms: pct(lat, 50), lat_p99_ms: pct(lat, 99),
     ack_p50_ms: pct(rtt, 50), ack_p99_ms: pct(rtt, 99),
     server_cpu_s: cpu1 - cpu0, server_us_per_event: ((cpu1 - cpu0) * 1e6) / events,
+    // the kernel's share (stime): the loopback TCP work any relay pays
+    server_kernel_us_per_event: ((k1 - k0) * 1e6) / events,
     server_cpu_pct: ((cpu1 - cpu0) / secs) * 100, loadgen_cpu_pct: (genCpu / secs) * 100,
     // everything else the machine did meanwhile (other processes, ksoftirqd):
     // when this is large, the figures are disturbed

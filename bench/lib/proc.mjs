@@ -6,11 +6,20 @@ export function rssKB(pid) {
   return m ? Number(m[1]) : NaN;
 }
 
+function statFields(pid) {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return s.slice(s.lastIndexOf(')') + 2).split(' '); // [0] is field 3 (state)
+}
+
 /** utime + stime of the whole process (all threads), in seconds. */
 export function cpuS(pid, clkTck) {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+  const f = statFields(pid);
   return (Number(f[11]) + Number(f[12])) / clkTck;
+}
+
+/** stime alone: the part of cpuS spent in the kernel on the process's behalf. */
+export function kernelS(pid, clkTck) {
+  return Number(statFields(pid)[12]) / clkTck;
 }
 
 /** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
