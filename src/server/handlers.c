@@ -287,7 +287,7 @@ static int h_login(el_conn *c, json_t *arg, int64_t id)
     if (el_store_user_login(srv->store, peer_id, a.ik, a.sk, a.sk_sig,
                             a.name ? json_string_value(a.name) : NULL, el_now_ms(), err,
                             sizeof err) < 0)
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
 
     el_conn *old = el_map_get(srv->peers, peer_id);
     if (old && old != c)
@@ -362,9 +362,16 @@ static int h_contact_request(el_conn *c, json_t *arg, int64_t id)
     const char *to = a.peer, *msg = a.text;
     if (el_store_user_exists(srv->store, to, NULL, 0) != 1)
         return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
-    if (el_store_block_is(srv->store, me(c), to, NULL, 0) == 1)
+    /* block checks fail closed: a store that cannot say refuses the request */
+    rc = el_store_block_is(srv->store, me(c), to, NULL, 0);
+    if (rc < 0)
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
+    if (rc == 1)
         return FAIL(EL_REJ_NOT_ALLOWED, "you blocked this peer; unblock first");
-    if (el_store_block_is(srv->store, to, me(c), NULL, 0) == 1)
+    rc = el_store_block_is(srv->store, to, me(c), NULL, 0);
+    if (rc < 0)
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
+    if (rc == 1)
         return ack_ok(c, id); /* silently discarded: a block is not revealed */
     if (el_store_contact_is(srv->store, me(c), to, NULL, 0) == 1)
         return ack_ok(c, id);
@@ -372,14 +379,14 @@ static int h_contact_request(el_conn *c, json_t *arg, int64_t id)
     if (el_store_request_exists(srv->store, to, me(c), NULL, 0) == 1) {
         /* they asked first: this is an acceptance */
         if (el_store_request_accept(srv->store, to, me(c), now, NULL, 0) < 0)
-            return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+            return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
         if (ack_ok(c, id) < 0)
             return -1;
         contact_added(srv, to, me(c));
         return 0;
     }
     if (el_store_request_add(srv->store, me(c), to, msg, now, NULL, 0) < 0)
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     if (ack_ok(c, id) < 0)
         return -1;
     el_conn *t = el_map_get(srv->peers, to);
@@ -416,7 +423,7 @@ static int h_contact_respond(el_conn *c, json_t *arg, int64_t id)
         if (rc == EL_ERR_NOT_FOUND)
             return FAIL(EL_REJ_NOT_FOUND, "no pending request from that peer");
         if (rc < 0)
-            return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+            return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
         if (ack_ok(c, id) < 0)
             return -1;
         contact_added(srv, peer, me(c));
@@ -426,7 +433,7 @@ static int h_contact_respond(el_conn *c, json_t *arg, int64_t id)
     if (rc == EL_ERR_NOT_FOUND)
         return FAIL(EL_REJ_NOT_FOUND, "no pending request from that peer");
     if (rc < 0)
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     if (ack_ok(c, id) < 0)
         return -1;
     json_t *o = json_pack("{s:s}", "peer_id", me(c));
@@ -447,7 +454,7 @@ static int h_contact_remove(el_conn *c, json_t *arg, int64_t id)
     if (rc == EL_ERR_NOT_FOUND)
         return FAIL(EL_REJ_NOT_FOUND, "not a contact");
     if (rc < 0)
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     if (ack_ok(c, id) < 0)
         return -1;
     json_t *o = json_pack("{s:s}", "peer_id", me(c));
@@ -470,7 +477,7 @@ static int h_block(el_conn *c, json_t *arg, int64_t id)
     if (rc == EL_ERR_NOT_FOUND)
         return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
     if (rc < 0)
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     if (ack_ok(c, id) < 0)
         return -1;
     if (was_visible)
@@ -488,7 +495,7 @@ static int h_unblock(el_conn *c, json_t *arg, int64_t id)
     if (rc == EL_ERR_NOT_FOUND)
         return FAIL(EL_REJ_NOT_FOUND, "that peer is not blocked");
     if (rc < 0)
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     return ack_ok(c, id);
 }
 
@@ -548,7 +555,7 @@ static int h_profile_update(el_conn *c, json_t *arg, int64_t id)
     unsigned fields = (jn ? EL_STORE_PROFILE_NAME : 0) | (ja ? EL_STORE_PROFILE_AVATAR : 0);
     if (el_store_user_set_profile(c->srv->store, me(c), fields, jn ? json_string_value(jn) : NULL,
                                   ja ? json_string_value(ja) : NULL, NULL, 0) < 0)
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     return ack_ok(c, id);
 }
 
@@ -575,7 +582,7 @@ static int h_profile_get(el_conn *c, json_t *arg, int64_t id)
     char *avatar = malloc(EL_STORE_AVATAR_MAX + 1);
     if (!avatar || el_store_user_get(srv->store, peer, &u, avatar, EL_STORE_AVATAR_MAX + 1, NULL, 0) < 0) {
         free(avatar);
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     }
     json_t *o = json_pack("{s:b, s:{s:s, s:s?, s:s?}}", "ok", 1, "profile", "peer_id", peer, "name",
                           u.has_name ? u.name : NULL, "avatar", u.has_avatar ? avatar : NULL);
@@ -587,7 +594,7 @@ static int h_profile_delete(el_conn *c, json_t *arg, int64_t id)
 {
     (void)arg;
     if (el_store_user_delete_profile(c->srv->store, me(c), NULL, 0) < 0)
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     return ack_ok(c, id);
 }
 
@@ -658,7 +665,7 @@ static int h_group_create(el_conn *c, json_t *arg, int64_t id)
     if (rc == EL_ERR_NOT_FOUND)
         return FAIL(EL_REJ_UNKNOWN_PEER, "a member is not a known user");
     if (rc < 0)
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     el_store_group_get(srv->store, g.group_id, &g, NULL, 0);
     if (send_ack(c, id, json_pack("{s:b, s:o}", "ok", 1, "group", group_obj(srv, &g))) < 0)
         return -1;
@@ -752,7 +759,7 @@ static int h_group_leave(el_conn *c, json_t *arg, int64_t id)
     }
     if (rc < 0) {
         json_decref(m.arr);
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     }
     if (ack_ok(c, id) < 0) {
         json_decref(m.arr);
@@ -782,7 +789,10 @@ static int h_envelope_send(el_conn *c, json_t *arg, int64_t id)
         return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
     char eid[23];
     el_random_id(eid, 22);
-    if (el_store_block_is(srv->store, to, me(c), NULL, 0) == 1)
+    rc = el_store_block_is(srv->store, to, me(c), NULL, 0); /* fails closed */
+    if (rc < 0)
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
+    if (rc == 1)
         return send_ack(c, id, json_pack("{s:b, s:s}", "ok", 1, "id", eid)); /* discarded */
     if (!el_presence_visible(srv, me(c), to))
         return FAIL(EL_REJ_NOT_ALLOWED, "not a contact or group co-member");
@@ -795,7 +805,7 @@ static int h_envelope_send(el_conn *c, json_t *arg, int64_t id)
     if (rc == EL_ERR_QUOTA)
         return FAIL(EL_REJ_QUOTA, "the recipient's offline queue is full");
     if (rc < 0)
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     srv->metrics.envelopes_stored++;
     if (send_ack(c, id, json_pack("{s:b, s:s}", "ok", 1, "id", eid)) < 0)
         return -1;
@@ -824,7 +834,7 @@ static int h_envelope_ack(el_conn *c, json_t *arg, int64_t id)
         return rc;
     int n = el_store_envelope_delete(c->srv->store, me(c), a.ids, (size_t)a.n, NULL, 0);
     if (n < 0)
-        return FAIL(EL_REJ_INTERNAL, "the server's database failed");
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     return send_ack(c, id, json_pack("{s:b, s:i}", "ok", 1, "deleted", n));
 }
 

@@ -47,8 +47,13 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_evcheck *ev, int
     }
     el_client *cl = c->client;
     if (cl->relay_ok_epoch != srv->relations_epoch || strcmp(cl->relay_ok_to, to) != 0) {
-        /* A block looks like "offline", never like "not a contact": checked first. */
-        if (el_store_block_is(srv->store, to, from, NULL, 0) == 1)
+        /* A block looks like "offline", never like "not a contact": checked
+         * first. A store that cannot say (rc < 0, logged by the store) must
+         * not let the event through: the answer would be cached below. */
+        int blocked = el_store_block_is(srv->store, to, from, NULL, 0);
+        if (blocked < 0)
+            return el_handlers_reply_error(c, id, event, EL_REJ_INTERNAL, EL_DB_FAILED);
+        if (blocked == 1)
             return el_handlers_reply_error(c, id, event, EL_REJ_OFFLINE, "the peer is offline");
         if (!el_presence_visible(srv, from, to))
             return el_handlers_reply_error(c, id, event, EL_REJ_NOT_ALLOWED,

@@ -266,6 +266,9 @@ void el_handlers_kick(el_conn *c, const char *reason);
 void el_handlers_push_envelope(el_conn *c, const char *id);
 int el_handlers_reply_error(el_conn *c, int64_t id, const char *event, el_reject r,
                             const char *message);
+/* The message of an EL_REJ_INTERNAL answer to a store failure (the store has
+ * logged the cause). */
+#define EL_DB_FAILED "the server's database failed"
 
 /* --- conform.c --- */
 int el_conform_connect(el_conn *c, const char *nsp, const char *auth, size_t auth_len);

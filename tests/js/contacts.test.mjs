@@ -2,6 +2,7 @@
 // (docs/PROTOCOL.md §3.5, §4, §5).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 
 import { makeContacts, assertPeerObject, closeAll, strangerPeerId, useServer } from './lib/client.mjs';
 
@@ -182,5 +183,51 @@ describe('contacts', () => {
       await makeContacts(a, b);
       closeAll(a, b);
     });
+  });
+});
+
+// A store that cannot answer "is A blocked?" must refuse, not let A through
+// (and the relay must not cache such an answer). The blocks table is renamed
+// behind the server's back, through the database's own client.
+describe('block checks fail closed', () => {
+  const fx = useServer();
+
+  function sql(stmt) {
+    const db = fx.srv.db;
+    if (db.startsWith('sqlite:'))
+      execFileSync('sqlite3', ['-cmd', '.timeout 5000', db.slice('sqlite:'.length), stmt]);
+    else
+      execFileSync('psql', ['-v', 'ON_ERROR_STOP=1', '-q', db, '-c', stmt]);
+  }
+
+  test('with the blocks table gone: relay, envelope and request all answer internal; nothing arrives', async () => {
+    const a = await fx.client({ label: 'A' });
+    const b = await fx.client({ label: 'B' });
+    await makeContacts(a, b);
+    // co-members stay visible to each other after the block removes the contact
+    const g = await a.emitAck('group_create', { name: 'g', members: [b.peerId] });
+    assert.equal(g.ok, true, JSON.stringify(g));
+    assert.deepEqual(await b.emitAck('block', { peer_id: a.peerId }), { ok: true });
+    assert.equal((await a.emitAck('offer', { to: b.peerId, sdp: 'x' })).error, 'offline');
+    const mb = b.mark();
+    sql('ALTER TABLE blocks RENAME TO blocks_away');
+    try {
+      for (const kind of ['offer', 'answer', 'ice_candidate']) {
+        const ack = await a.emitAck(kind, { to: b.peerId, sdp: 'leak?' });
+        assert.equal(ack.error, 'internal', `${kind}: ${JSON.stringify(ack)}`);
+      }
+      const env = await a.emitAck('envelope_send', { to: b.peerId, envelope: 'AAAA' });
+      assert.equal(env.error, 'internal', JSON.stringify(env));
+      const req = await a.emitAck('contact_request', { to: b.peerId, message: 'let me in' });
+      assert.equal(req.error, 'internal', JSON.stringify(req));
+      assert.match(fx.srv.stderr, /store: block_is: /, 'the store logs why');
+    } finally {
+      sql('ALTER TABLE blocks_away RENAME TO blocks');
+    }
+    // the block holds again, and nothing got through meanwhile
+    assert.equal((await a.emitAck('offer', { to: b.peerId, sdp: 'y' })).error, 'offline');
+    for (const ev of ['offer', 'envelope', 'contact_request'])
+      await b.expectNone(ev, () => true, { ms: ev === 'offer' ? 300 : 1, since: mb });
+    closeAll(a, b);
   });
 });
