@@ -37,6 +37,7 @@
 #include "base/enc.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/utf8.h"
 #include "crypto/identity.h"
 #include "proto/json.h"
 
@@ -646,39 +647,6 @@ void el_hist_rollback(el_hist *h)
 
 /* ---- Argument checks (sticky: see ctx) ----------------------------------- */
 
-/* Strict UTF-8 (RFC 3629): no overlong forms, surrogates or code points above
- * U+10FFFF, which the terminal and the browser client would mangle. */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i], cp, len;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            len = 2, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            len = 3, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            len = 4, cp = c & 0x07;
-        else
-            return false;
-        if (n - i < len)
-            return false;
-        for (unsigned k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
 static bool is_id(const char *s)
 {
     return s && strnlen(s, EL_HIST_ID_LEN + 1) == EL_HIST_ID_LEN &&
@@ -728,7 +696,7 @@ static void need_text(ctx *c, const char *field, const char *s, size_t min, size
         fail(c, EL_ERR_TOO_LARGE, field, "is over its size limit");
     else if (n < min)
         fail(c, EL_ERR_INVALID, field, "is empty");
-    else if (!utf8_valid((const unsigned char *)(s ? s : ""), n))
+    else if (!el_utf8_valid(s ? s : "", n))
         fail(c, EL_ERR_INVALID, field, "is not valid UTF-8");
 }
 

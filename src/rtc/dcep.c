@@ -2,6 +2,7 @@
 #include "rtc/dcep.h"
 
 #include "base/err.h"
+#include "base/utf8.h"
 
 #include <string.h>
 
@@ -81,40 +82,6 @@ static void wr32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-/* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, max U+10FFFF. */
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t k;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            k = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            k = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            k = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 int el_dcep_parse(const uint8_t *buf, size_t len, el_dcep_msg *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -156,9 +123,9 @@ int el_dcep_parse(const uint8_t *buf, size_t len, el_dcep_msg *out, char *err, s
         return el_seterr(err, errlen, EL_ERR_INVALID, "OPEN: %zu trailing bytes", left);
     o->label = o->label_len ? buf + EL_DCEP_OPEN_HEADER : NULL;
     o->protocol = o->protocol_len ? buf + EL_DCEP_OPEN_HEADER + o->label_len : NULL;
-    if (o->label_len && !utf8_valid(o->label, o->label_len))
+    if (o->label_len && !el_utf8_valid(o->label, o->label_len))
         return el_seterr(err, errlen, EL_ERR_INVALID, "OPEN: label is not UTF-8");
-    if (o->protocol_len && !utf8_valid(o->protocol, o->protocol_len))
+    if (o->protocol_len && !el_utf8_valid(o->protocol, o->protocol_len))
         return el_seterr(err, errlen, EL_ERR_INVALID, "OPEN: protocol is not UTF-8");
     return EL_OK;
 }
@@ -181,8 +148,8 @@ int el_dcep_write(const el_dcep_msg *msg, uint8_t *out, size_t outlen)
         const el_dcep_open *o = &msg->open;
         if (!el_dcep_channel_type_valid(o->channel_type) || (o->label_len && !o->label) ||
             (o->protocol_len && !o->protocol) ||
-            (o->label_len && !utf8_valid(o->label, o->label_len)) ||
-            (o->protocol_len && !utf8_valid(o->protocol, o->protocol_len)))
+            (o->label_len && !el_utf8_valid(o->label, o->label_len)) ||
+            (o->protocol_len && !el_utf8_valid(o->protocol, o->protocol_len)))
             return EL_ERR_INVALID;
     }
     if (outlen < need)

@@ -7,6 +7,7 @@
 #include "store/store_pg.h"
 
 #include "base/err.h"
+#include "base/utf8.h"
 
 #include <string.h>
 
@@ -65,46 +66,6 @@ int el_store_schema_version(el_store *st, char *err, size_t errlen)
 }
 
 /* ---- Validation --------------------------------------------------------- */
-
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
- * U+10FFFF. PostgreSQL rejects such text in a UTF8 database, so checking here
- * keeps both backends accepting exactly the same input. */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len;
-        unsigned cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i < len)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += len;
-    }
-    return true;
-}
 
 static int check_peer(const char *what, const char *field, const char *p, char *err,
                       size_t errlen)
@@ -172,7 +133,7 @@ static int check_text(const char *what, const char *field, const char *s, size_t
     if (n > max)
         return el_seterr(err, errlen, EL_ERR_TOO_LARGE, "%s: %s is longer than %zu bytes",
                          what, field, max);
-    if (!utf8_valid((const unsigned char *)s, n))
+    if (!el_utf8_valid(s, n))
         return el_seterr(err, errlen, EL_ERR_INVALID, "%s: %s is not valid UTF-8", what,
                          field);
     if (len_out)
