@@ -85,6 +85,8 @@ struct el_ice {
     gint64 last_rx_us;                /* last datagram delivered (0: none yet) */
     gint64 last_tick_us;              /* the watchdog's previous run */
     GSource *watchdog;                /* silence checks; NULL when silence_us == 0 */
+    uint8_t *rxcopy;                  /* the datagram on_data reads (on_recv) */
+    size_t rxcopy_cap;
     int depth;                        /* user callbacks in progress */
     bool dead;                        /* el_ice_free called; free at depth 0 */
 };
@@ -153,6 +155,13 @@ static void enter(el_ice *ice)
 
 static void schedule_rx(el_ice *ice);
 
+/* The last step of freeing, after teardown(). */
+static void free_struct(el_ice *ice)
+{
+    g_free(ice->rxcopy);
+    g_free(ice);
+}
+
 /* Frees the agent if a callback called el_ice_free(): do not touch ice
  * after leave(). */
 static void leave(el_ice *ice)
@@ -160,7 +169,7 @@ static void leave(el_ice *ice)
     if (--ice->depth > 0)
         return;
     if (ice->dead)
-        g_free(ice);
+        free_struct(ice);
     else if (!g_queue_is_empty(&ice->rx))
         schedule_rx(ice); /* datagrams a nested loop queued (recv_datagram) */
 }
@@ -472,10 +481,10 @@ static void fault_rx_out(void *user, const uint8_t *data, size_t len)
  * them back, and each change writes the context's wakeup eventfd, so the
  * next poll returns at once for nothing. For libnice's socket source that
  * was two write()s, an empty loop turn and a read() for every datagram
- * that arrived alone (each message of a chat, each ping). Recursion itself
- * is harmless here: a datagram that arrives during a nested loop inside
- * our callbacks is queued, not processed inside the outer one
- * (recv_datagram). */
+ * that arrived alone (each message of a chat, each ping). Recursion is safe
+ * here because a datagram that arrives during a nested loop inside our
+ * callbacks is queued, not processed inside the outer one (recv_datagram),
+ * and the outer one reads its own copy (on_recv). */
 static void allow_recursion(GSource *src)
 {
     if (src && !g_source_get_can_recurse(src))
@@ -492,10 +501,23 @@ static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, 
     if (ice->dead || len == 0)
         return;
     allow_recursion(g_main_current_source());
-    if (ice->fault_rx)
-        el_fault_push(ice->fault_rx, (const uint8_t *)buf, len);
-    else
-        recv_datagram(ice, (const uint8_t *)buf, len);
+    if (ice->fault_rx) {
+        el_fault_push(ice->fault_rx, (const uint8_t *)buf, len); /* copies */
+    } else if (ice->depth > 0) {
+        recv_datagram(ice, (const uint8_t *)buf, len); /* a nested loop: queued, copied */
+    } else {
+        /* libnice reads every datagram into one buffer of the component,
+         * and a main loop nested in on_data (possible now that the source
+         * may recurse) would read the next ones into it under on_data's
+         * feet: on_data gets a copy that only this path writes */
+        if (len > ice->rxcopy_cap) {
+            g_free(ice->rxcopy);
+            ice->rxcopy = g_malloc(len);
+            ice->rxcopy_cap = len;
+        }
+        memcpy(ice->rxcopy, buf, len);
+        recv_datagram(ice, ice->rxcopy, len);
+    }
 }
 
 /* ---- silence watchdog ------------------------------------------------------ */
@@ -995,7 +1017,7 @@ el_ice *el_ice_new(GMainContext *ctx, int controlling, const el_ice_config *cfg,
 
 fail:
     teardown(ice);
-    g_free(ice);
+    free_struct(ice);
     return NULL;
 }
 
@@ -1081,6 +1103,6 @@ void el_ice_free(el_ice *ice)
     ice->dead = true;
     teardown(ice);
     if (ice->depth == 0)
-        g_free(ice);
+        free_struct(ice);
     /* else: freed by leave() when the outermost callback returns */
 }
