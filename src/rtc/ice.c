@@ -336,6 +336,14 @@ static void on_component_state(NiceAgent *agent, guint stream, guint component, 
     ICE_LOG(EL_LOG_DEBUG, ice, "libnice state %s", nice_component_state_to_string(nstate));
     if (nstate == NICE_COMPONENT_STATE_READY)
         g_object_set(agent, "idle-timeout", (guint)IDLE_TIMEOUT_READY_MS, NULL);
+    /* libnice fails the component when the remote's consent is gone (timed
+     * out, or revoked with a 403) and from then on refuses to send on the
+     * pair (RFC 7675). Our batched sends write to its socket directly, so
+     * they stop here too; a new selected pair sets the path again. */
+    if (nstate == NICE_COMPONENT_STATE_FAILED && el_udptx_has_path(ice->tx)) {
+        ICE_LOG(EL_LOG_DEBUG, ice, "failed: batched sends stop");
+        el_udptx_set_path(ice->tx, NULL, NULL);
+    }
     set_state(ice, map_state(ice, nstate));
 }
 

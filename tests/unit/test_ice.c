@@ -929,8 +929,15 @@ static void test_link_down(void **state)
     assert_true(spin_until(&w, b_failed, NULL, 3000)); /* B lost consent as well */
     fprintf(stderr, "B: %s %lld ms after link down\n", el_ice_state_name(w.b.state),
             (long long)((g_get_monotonic_time() - t0) / 1000));
+    /* without the peer's consent nothing more may leave (RFC 7675): not
+     * through libnice, and not through the batched path past it either */
+    el_udptx_stats before, after;
+    el_ice_get_tx_stats(w.a.ice, &before);
     uint8_t byte = 1;
-    (void)el_ice_send(w.a.ice, &byte, 1); /* may fail or vanish; must not crash */
+    assert_int_not_equal(el_ice_send(w.a.ice, &byte, 1), EL_OK);
+    spin_for(&w, 50);
+    el_ice_get_tx_stats(w.a.ice, &after);
+    assert_int_equal(after.datagrams + after.dropped, before.datagrams + before.dropped);
 
     /* link up, then an ICE restart on both sides brings the pair back */
     assert_int_equal(link_up(link, peer_addr), 0);
