@@ -52,11 +52,14 @@ static inline int el_fuzz_hex4(const char *p, unsigned *out)
 /* Facts about a document the validator accepted, found by an independent
  * walk over its text: a \u escape that is an unpaired surrogate (JSON.parse
  * accepts those, jansson does not), a number jansson cannot hold (integer
- * outside long long, real that overflows double), the nesting depth. */
+ * outside long long, real that overflows double), an object key with a
+ * \u0000 escape (jansson refuses NUL in keys even with JSON_ALLOW_NUL), the
+ * nesting depth. */
 typedef struct {
     int lone_surrogate;
     int number_overflow;
     int has_nul;
+    int nul_key;
     int depth;
 } el_fuzz_json_facts;
 
@@ -70,11 +73,13 @@ static inline void el_fuzz_json_scan_facts(const char *js, size_t len, el_fuzz_j
         char c = js[i];
         if (c == '"') {
             i++;
-            int pending_high = 0;
+            int pending_high = 0, esc_nul = 0;
             while (i < len && js[i] != '"') {
                 if (js[i] == '\\' && i + 1 < len) {
                     unsigned u;
                     if (js[i + 1] == 'u' && i + 5 < len && el_fuzz_hex4(js + i + 2, &u) == 0) {
+                        if (u == 0)
+                            esc_nul = 1;
                         if (u >= 0xd800 && u <= 0xdbff) {
                             if (pending_high)
                                 f->lone_surrogate = 1;
@@ -105,6 +110,13 @@ static inline void el_fuzz_json_scan_facts(const char *js, size_t len, el_fuzz_j
             if (pending_high)
                 f->lone_surrogate = 1;
             i++; /* closing quote */
+            if (esc_nul) { /* a key if a ':' follows */
+                size_t k = i;
+                while (k < len && (js[k] == ' ' || js[k] == '\t' || js[k] == '\n' || js[k] == '\r'))
+                    k++;
+                if (k < len && js[k] == ':')
+                    f->nul_key = 1;
+            }
             continue;
         }
         if (c == '[' || c == '{') {
@@ -360,7 +372,7 @@ static inline const char *el_fuzz_check_json(const uint8_t *data, size_t size)
         json_decref(doc);
         return "nesting limit 8 applied at the wrong depth";
     }
-    if (!doc && !f.lone_surrogate && !f.number_overflow)
+    if (!doc && !f.lone_surrogate && !f.number_overflow && !f.nul_key)
         return "el_json_validate accepts a document jansson rejects";
 
     /* tokenize: at most one token per input byte */
