@@ -200,6 +200,15 @@ bool el_udptx_send(el_udptx *tx, const uint8_t *data, size_t len)
 
 /* ---- path ----------------------------------------------------------------- */
 
+/* Kernels before 4.18 ignore a UDP_SEGMENT control message instead of
+ * refusing it; they do not know the socket option either. */
+static bool gso_supported(int fd)
+{
+    int v;
+    socklen_t len = sizeof v;
+    return getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &len) == 0;
+}
+
 bool el_udptx_set_path(el_udptx *tx, GSocket *sock, const struct sockaddr *to)
 {
     if (!tx)
@@ -223,6 +232,10 @@ bool el_udptx_set_path(el_udptx *tx, GSocket *sock, const struct sockaddr *to)
     tx->tolen = n;
     tx->sock = g_object_ref(sock);
     tx->fd = g_socket_get_fd(sock);
+    if (tx->gso && !gso_supported(tx->fd)) {
+        EL_INFO("udptx: no UDP GSO on this socket (kernel before 4.18?): single datagrams");
+        tx->gso = false;
+    }
     return true;
 }
 
@@ -238,8 +251,10 @@ uint64_t el_udptx_turn(const el_udptx *tx)
 
 void el_udptx_get_stats(const el_udptx *tx, el_udptx_stats *out)
 {
-    if (out)
-        *out = tx ? tx->st : (el_udptx_stats){0};
+    if (!out)
+        return;
+    *out = tx ? tx->st : (el_udptx_stats){0};
+    out->gso = tx && tx->gso;
 }
 
 /* ---- the flushing source -------------------------------------------------- */

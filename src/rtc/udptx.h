@@ -30,7 +30,10 @@
  * kernel refuses GSO itself (EIO: a device without checksum offload;
  * EMSGSIZE or EINVAL: segments over the path MTU), GSO is turned off for
  * this sender and the runs are sent again as single datagrams, which IP
- * fragments if it must, as it would libnice's (test_ice test_gso_refused). */
+ * fragments if it must, as it would libnice's (test_ice test_gso_refused).
+ * A kernel older than 4.18 would not refuse: it ignores the UDP_SEGMENT
+ * control message and sends each run as one IP-fragmented datagram, so GSO
+ * is used only on a socket that answers getsockopt(UDP_SEGMENT). */
 #ifndef EL_RTC_UDPTX_H
 #define EL_RTC_UDPTX_H
 
@@ -51,6 +54,8 @@ typedef struct {
     uint64_t syscalls;  /* sendmmsg/sendmsg calls that did it */
     uint64_t gso_runs;  /* messages that carried more than one datagram */
     uint64_t dropped;   /* refused by the kernel or by a closed socket */
+    bool gso;           /* runs go as GSO messages now: asked for, not turned
+                         * off, and the path's socket knows UDP_SEGMENT */
 } el_udptx_stats;
 
 /* A sender flushing on `ctx` (referenced). Never NULL (GLib aborts on OOM).

@@ -148,6 +148,7 @@ static void run_mixed(bool gso, GSocketFamily fam)
     el_udptx_get_stats(tx, &st);
     assert_int_equal(st.datagrams, n);
     assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.gso, gso && !getenv("ECHOLINK_UDP_GSO"));
     if (gso) {
         /* 150 full ones cut by 4 short ones, the oversized one alone, the
          * small ones cut at 64: far fewer messages than datagrams, all in
@@ -186,6 +187,37 @@ static void test_env_turns_gso_off(void **state)
     setenv("ECHOLINK_UDP_GSO", "0", 1);
     run_mixed(false, G_SOCKET_FAMILY_IPV4); /* asks for GSO, gets none */
     unsetenv("ECHOLINK_UDP_GSO");
+}
+
+/* A socket that does not know UDP_SEGMENT (as on kernels before 4.18,
+ * which would ignore the control message instead of refusing it) gets no
+ * GSO runs; here, a Unix datagram socket stands in for one. A UDP socket
+ * given next as the path does not turn GSO back on: the sender stays safe. */
+static void test_gso_needs_the_socket_option(void **state)
+{
+    (void)state;
+    rig r;
+    el_udptx *tx = rig_sender(&r, true);
+    el_udptx_stats st;
+    el_udptx_get_stats(tx, &st);
+    assert_true(st.gso);
+    GSocket *unix_dgram = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
+                                       G_SOCKET_PROTOCOL_DEFAULT, NULL);
+    assert_non_null(unix_dgram);
+    assert_true(el_udptx_set_path(tx, unix_dgram, (struct sockaddr *)&r.rx_addr));
+    el_udptx_get_stats(tx, &st);
+    assert_false(st.gso);
+    assert_true(el_udptx_set_path(tx, r.tx_sock, (struct sockaddr *)&r.rx_addr));
+    size_t lens[3] = {1197, 1197, 1197};
+    queue_all(tx, lens, 3);
+    el_udptx_flush(tx);
+    expect_datagrams(&r, lens, 3);
+    el_udptx_get_stats(tx, &st);
+    assert_false(st.gso);
+    assert_int_equal(st.gso_runs, 0);
+    el_udptx_free(tx);
+    g_object_unref(unix_dgram);
+    rig_close(&r);
 }
 
 /* More than one flush holds: the queue flushes itself when full. */
@@ -297,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_gso_ipv6),
         cmocka_unit_test(test_no_gso),
         cmocka_unit_test(test_env_turns_gso_off),
+        cmocka_unit_test(test_gso_needs_the_socket_option),
         cmocka_unit_test(test_full_queue),
         cmocka_unit_test(test_context_flushes),
         cmocka_unit_test(test_path_change_flushes),
