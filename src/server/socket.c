@@ -181,6 +181,12 @@ static int finish_binary(el_conn *c)
         if (c->srv->cfg->conformance) {
             rc = el_conform_event(c, b->nsp, b->data, b->data_len, b->id, 1, b->need, b->bins);
             b->bins = NULL; /* taken */
+        } else if (!rate_ok(c)) { /* a refused packet still counts */
+            if (c->rejected > FLOOD_MAX_REJECTED)
+                el_handlers_kick(c, "flood");
+            else
+                rc = el_handlers_reply_error(c, b->id, NULL, EL_REJ_RATE_LIMITED,
+                                             "too many events; slow down");
         } else {
             rc = el_handlers_reply_error(c, b->id, NULL, EL_REJ_BINARY,
                                          "binary attachments are not accepted");
@@ -195,6 +201,13 @@ static int on_binary(el_conn *c, const char *data, size_t len)
     el_binpend *b = c->binpend;
     if (!b)
         return protocol_error(c, "binary message without a binary packet");
+    if (!c->srv->cfg->conformance) {
+        /* refused in any case (finish_binary): counted, never held, so
+         * that 16 attachments of 1 MiB cannot pin 16 MiB per connection */
+        if (++b->have < b->need)
+            return 0;
+        return finish_binary(c);
+    }
     el_pkt *pk = el_pkt_new(len);
     if (!pk)
         return protocol_error(c, "out of memory");
@@ -219,13 +232,15 @@ static int start_binary(el_conn *c, const el_sio_packet *p)
     snprintf(b->nsp, sizeof b->nsp, "%.*s", (int)(p->nsp_len < 60 ? p->nsp_len : 60), p->nsp);
     b->id = p->id;
     b->need = p->attachments;
-    b->data = malloc(p->data_len + 1);
-    if (!b->data) {
-        free(b);
-        return protocol_error(c, "out of memory");
+    if (c->srv->cfg->conformance) { /* only the conformance server reads them */
+        b->data = malloc(p->data_len + 1);
+        if (!b->data) {
+            free(b);
+            return protocol_error(c, "out of memory");
+        }
+        memcpy(b->data, p->data, p->data_len);
+        b->data_len = p->data_len;
     }
-    memcpy(b->data, p->data, p->data_len);
-    b->data_len = p->data_len;
     c->binpend = b;
     if (b->need == 0)
         return finish_binary(c);

@@ -4,6 +4,7 @@
 // answers 200.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 
 import { startServer } from './lib/server.mjs';
 import { connectClient, makeContacts, makeIdentity, closeAll, sleep, withTimeout } from './lib/client.mjs';
@@ -195,6 +196,46 @@ describe('hostile input', () => {
       h.close();
     }
     await assertOthersWork();
+  });
+
+  test('binary attachments are not held: 8 connections announcing 16 MiB each leave the server small', async () => {
+    // a server of its own whose sanitizer (if any) returns freed memory at
+    // once, so that its size shows what it holds
+    const own = await startServer({
+      env: { ASAN_OPTIONS: [process.env.ASAN_OPTIONS, 'quarantine_size_mb=0'].filter(Boolean).join(':') },
+    });
+    try {
+      const rssKB = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${own.proc.pid}/status`, 'utf8'))[1]);
+      const before = rssKB();
+      const rs = [];
+      for (let i = 0; i < 8; i++) {
+        const r = await RawWs.open(own.port); // not logged in: no login is needed to send these
+        raws.push(r);
+        await r.connect();
+        r.send('4516-["x",{"_placeholder":true,"num":0}]');
+        rs.push(r);
+      }
+      const mib = Buffer.alloc(1 << 20, 0x5a);
+      for (let k = 0; k < 15; k++) for (const r of rs) r.send(mib, { binary: true });
+      // 120 MiB in flight: give the server time to read it, watching its size
+      let peak = before;
+      for (let t = 0; t < 30; t++) {
+        peak = Math.max(peak, rssKB());
+        await sleep(100);
+      }
+      assert.ok(peak - before < 40 * 1024,
+        `server grew ${((peak - before) / 1024).toFixed(1)} MiB while attachments came in`);
+      // the 16th attachment completes each packet: refused, the connection stays
+      for (const r of rs) r.send(Buffer.alloc(16, 1), { binary: true });
+      for (const r of rs) {
+        const err = await r.waitEvent('error');
+        assert.equal(err.error, 'binary_unsupported');
+        assert.equal(r.closeInfo, null);
+      }
+      for (const r of rs) r.close();
+    } finally {
+      await own.cleanup();
+    }
   });
 
   test('an unknown event: unknown_event (ack, or error event naming it)', async () => {
