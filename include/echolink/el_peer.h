@@ -110,9 +110,16 @@ void el_peer_free(el_peer *pc);
 
 void el_channel_set_callbacks(el_channel *ch, const el_channel_callbacks *cb, void *user);
 /* 0, or EL_ERR_INVALID (not open), EL_ERR_TOO_LARGE (over the peer's
- * a=max-message-size: refused, never truncated). Empty messages are fine. */
+ * a=max-message-size: refused, never truncated), EL_ERR_QUOTA (16 MiB wait
+ * to leave on this connection already: try again after on_buffered_low),
+ * EL_ERR_IO (the connection is gone). Empty messages are fine. */
 int el_channel_send_text(el_channel *ch, const char *text, size_t len);
 int el_channel_send_binary(el_channel *ch, const uint8_t *data, size_t len);
+/* 0 when a message of len bytes would be taken now, else the error a send
+ * would give (any of the above but running out of memory). For a caller
+ * that must not commit to a message (a frame counter, say) before it knows
+ * the message will go. */
+int el_channel_send_check(const el_channel *ch, size_t len);
 size_t el_channel_buffered_amount(const el_channel *ch);
 void el_channel_set_buffered_low_threshold(el_channel *ch, size_t threshold);
 const char *el_channel_label(const el_channel *ch);

@@ -483,14 +483,29 @@ int el_secure_send(el_secure *s, el_channel *ch, const uint8_t *pt, size_t len)
         return EL_ERR_STATE;
     if (len > EL_FRAME_MAX - EL_FRAME_OVERHEAD)
         return EL_ERR_TOO_LARGE;
-    int rc = ensure_scratch(s, len + EL_FRAME_OVERHEAD);
+    /* Sealing spends the channel's next frame counter, and the receiver
+     * takes only the next one: a frame sealed but not sent would leave a
+     * gap that drops every later frame. So the channel must take it first
+     * (a full queue is the usual refusal: the caller retries later). */
+    int rc = el_channel_send_check(ch, len + EL_FRAME_OVERHEAD);
+    if (rc != 0)
+        return rc;
+    rc = ensure_scratch(s, len + EL_FRAME_OVERHEAD);
     if (rc != 0)
         return rc;
     size_t n = 0;
     rc = el_fcipher_seal(c->tx, pt, len, s->scratch, s->scratch_cap, &n);
     if (rc != 0)
         return rc;
-    return el_channel_send_binary(ch, s->scratch, n);
+    rc = el_channel_send_binary(ch, s->scratch, n);
+    if (rc != 0) {
+        /* out of memory, or the connection went: the gap is there, so the
+         * channel goes too, visibly, rather than drop what follows */
+        EL_WARN("e2ee: a sealed frame could not be sent (%s): closing channel %s",
+                el_strerror(rc), el_channel_label(ch));
+        el_channel_close(ch);
+    }
+    return rc;
 }
 
 void el_secure_set_trust(el_secure *s, el_trust *trust)

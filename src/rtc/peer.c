@@ -995,6 +995,14 @@ int el_channel_send_binary(el_channel *ch, const uint8_t *data, size_t len)
     return channel_send(ch, 1, data, len);
 }
 
+int el_channel_send_check(const el_channel *ch, size_t len)
+{
+    if (ch->state != EL_CHANNEL_OPEN || ch->sid < 0 || !ch->pc->sctp)
+        return EL_ERR_INVALID;
+    int rc = el_sctp_send_check(ch->pc->sctp, (uint16_t)ch->sid, len);
+    return rc == EL_ERR_NOT_FOUND ? EL_ERR_INVALID : rc;
+}
+
 size_t el_channel_buffered_amount(const el_channel *ch)
 {
     if (ch->sid < 0 || !ch->pc->sctp)

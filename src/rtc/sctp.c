@@ -1307,6 +1307,22 @@ int el_sctp_open_channel(el_sctp *s, const char *label, const char *protocol, in
     return rc;
 }
 
+int el_sctp_send_check(const el_sctp *s, uint16_t sid, size_t len)
+{
+    const el_sctp_chan *c = chan_get(s, sid);
+    if (!c || !c->visible)
+        return EL_ERR_NOT_FOUND;
+    if (c->reset_wanted)
+        return EL_ERR_INVALID;
+    if (s->dead)
+        return EL_ERR_IO;
+    if (len > s->remote_max)
+        return EL_ERR_TOO_LARGE;
+    if (s->queued + (len ? len : 1) > EL_SCTP_MAX_QUEUED)
+        return EL_ERR_QUOTA;
+    return EL_OK;
+}
+
 int el_sctp_send(el_sctp *s, uint16_t sid, int binary, const uint8_t *data, size_t len)
 {
     el_sctp_chan *c = chan_get(s, sid);

@@ -188,6 +188,11 @@ int el_sctp_open_channel(el_sctp *s, const char *label, const char *protocol, in
  * EL_ERR_QUOTA (EL_SCTP_MAX_QUEUED reached), EL_ERR_IO (association gone),
  * EL_ERR_NOMEM. */
 int el_sctp_send(el_sctp *s, uint16_t sid, int binary, const uint8_t *data, size_t len);
+/* 0 when el_sctp_send of len bytes on sid would be taken now, else the
+ * error it would give for a reason known beforehand (all but NOMEM).
+ * Stricter than the send on one point: with the association's queue this
+ * full, QUOTA even for a channel whose message could leave at once. */
+int el_sctp_send_check(const el_sctp *s, uint16_t sid, size_t len);
 
 /* User bytes queued on sid and not yet taken by usrsctp (0 for no channel). */
 size_t el_sctp_buffered(const el_sctp *s, uint16_t sid);

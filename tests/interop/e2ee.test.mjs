@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import {
-  NETNS_ADDR, SOURCE_DIR, fromB64, killAllPeerTools, negotiate, startPeerTool, toB64, trickleBetween,
+  NETNS_ADDR, SOURCE_DIR, fromB64, killAllPeerTools, negotiate, sleep, startPeerTool, toB64, trickleBetween,
 } from '../js/lib/peertool.mjs';
 
 const SKIP = NETNS_ADDR ? false : 'not inside a test network namespace (run through tests/harness/netns.sh)';
@@ -105,6 +105,35 @@ describe('E2EE session between two C peers', { skip: SKIP }, () => {
     const st = await b.waitFor('sstats');
     assert.deepEqual([st.truncated, st.replay, st.reorder, st.auth, st.text], [1, 1, 1, 1, 1]);
     assert.equal(b.events.filter((e) => e.ev === 'plain').length, 4);
+  });
+
+  it('a full send queue refuses frames without spending their counters: what follows still arrives', async () => {
+    const { a, b } = await securePair(ALICE, BOB);
+    await a.waitFor('secure_ready', () => true, 15000);
+    await b.waitFor('secure_ready', () => true, 15000);
+    b.send({ op: 'sink', on: true });
+    // 400 x 60 KB in one loop turn: more than the 16 MiB the connection queues
+    a.send({ op: 'sburst', label: 'chat', count: 400, bytes: 60000 });
+    const burst = await a.waitFor('sburst', () => true, 30000);
+    assert.ok(burst.quota > 0, `the queue never filled: ${JSON.stringify(burst)}`);
+    assert.equal(burst.other, 0);
+    assert.equal(burst.sent + burst.quota, 400);
+    // everything taken arrives, and so does every frame after the refusals
+    a.send({ op: 'sburst', label: 'chat', count: 3, bytes: 1000 });
+    const more = await a.waitFor('sburst', () => true, 30000);
+    assert.deepEqual([more.sent, more.quota, more.other], [3, 0, 0]);
+    const want = burst.sent + 3;
+    let st;
+    for (let i = 0; i < 300; i++) {
+      b.send({ op: 'stats' });
+      st = await b.waitFor('stats');
+      if (st.messages >= want) break;
+      await sleep(100);
+    }
+    assert.equal(st.messages, want, 'B decrypted every frame A was allowed to send');
+    b.send({ op: 'sstats' });
+    const ss = await b.waitFor('sstats');
+    assert.deepEqual([ss.reorder, ss.replay, ss.auth], [0, 0, 0]);
   });
 
   it('a peer that is not the one expected is refused by both sides', async () => {

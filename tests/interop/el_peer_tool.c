@@ -18,7 +18,7 @@
  *   {"op":"quit"}
  *
  * Abuse tests (tests/interop/abuse.test.mjs):
- *   {"op":"sink","on":bool}   count every received message instead of
+ *   {"op":"sink","on":bool}   count every received message (or plaintext) instead of
  *                             printing or echoing it (floods)
  *   {"op":"stats"}            {"ev":"stats","rss_kb","channels_seen",
  *                             "channels_closed","messages","bytes"}: our
@@ -35,6 +35,7 @@
  *        b64 = a whole plaintext                   {"ev":"sopen","label"} (file channel keyed)
  *   {"op":"sopen"}  (a new f: channel)             {"ev":"sstats",...counters}
  *   {"op":"sstats"}
+ *   {"op":"sburst","label","count","bytes"}        {"ev":"sburst","label","sent","quota","other"}
  *   "secure" with "trust_db": PATH pins bundles   {"ev":"key_changed","pinned_sk","presented_sk"}
  *   there (§10.2); {"op":"saccept"} accepts a      secure_ready also has "trust" (new, known...)
  *   pending key change
@@ -376,8 +377,13 @@ static void sec_open(el_secure *s, el_channel *ch, void *user)
 
 static void sec_plain(el_secure *s, el_channel *ch, const uint8_t *pt, size_t len, void *user)
 {
+    tool *t = user;
     (void)s;
-    (void)user;
+    if (t->sink) { /* counted, as on_message does */
+        t->sink_messages++;
+        t->sink_bytes += len;
+        return;
+    }
     emit_b64("plain", el_channel_label(ch), pt, len);
 }
 
@@ -463,11 +469,42 @@ static void op_ssend(tool *t, json_t *o)
     }
 }
 
+/* {"op":"sburst","label","count","bytes"}: count chat-shaped messages of
+ * `bytes` plaintext bytes, all within this one loop turn, so that the send
+ * queue fills; reports how many were taken and why the rest were not. */
+static void op_sburst(tool *t, json_t *o)
+{
+    const char *label = json_string_value(json_object_get(o, "label"));
+    chan_state *s = label ? by_label(t, label) : NULL;
+    json_int_t count = json_integer_value(json_object_get(o, "count"));
+    json_int_t bytes = json_integer_value(json_object_get(o, "bytes"));
+    uint8_t *pt = bytes > 1 ? malloc((size_t)bytes) : NULL;
+    if (!s || !t->sec || !pt || count <= 0) {
+        free(pt);
+        emit_error("sburst: no such channel, no session, or bad count/bytes");
+        return;
+    }
+    memset(pt, 'x', (size_t)bytes);
+    pt[0] = 0x01;
+    json_int_t sent = 0, quota = 0, other = 0;
+    for (json_int_t i = 0; i < count; i++) {
+        int rc = el_secure_send(t->sec, s->ch, pt, (size_t)bytes);
+        sent += rc == 0;
+        quota += rc == EL_ERR_QUOTA;
+        other += rc != 0 && rc != EL_ERR_QUOTA;
+    }
+    free(pt);
+    emit(json_pack("{s:s, s:s, s:I, s:I, s:I}", "ev", "sburst", "label", label, "sent", sent,
+                   "quota", quota, "other", other));
+}
+
 static int handle_secure(tool *t, const char *op, json_t *o)
 {
     char err[256];
     if (!strcmp(op, "secure")) {
         op_secure(t, o);
+    } else if (!strcmp(op, "sburst")) {
+        op_sburst(t, o);
     } else if (!strcmp(op, "ssend")) {
         op_ssend(t, o);
     } else if (!strcmp(op, "saccept")) {
