@@ -107,9 +107,26 @@ int el_handlers_connect(el_conn *c)
     return rc;
 }
 
+static void free_value(const char *key, void *value, void *user)
+{
+    (void)key, (void)user;
+    free(value);
+}
+
+static void forget_sent_envelopes(el_client *cl)
+{
+    if (!cl->env_sent)
+        return;
+    el_map_each(cl->env_sent, free_value, NULL);
+    el_map_free(cl->env_sent);
+    cl->env_sent = NULL;
+}
+
 static void logout(el_conn *c)
 {
     el_client *cl = c->client;
+    if (cl)
+        forget_sent_envelopes(cl);
     if (!cl || !cl->logged_in)
         return;
     el_server *srv = c->srv;
@@ -210,15 +227,50 @@ static int deliver_request(const el_store_request *req, void *user)
     return 0;
 }
 
+/* Offline envelopes go out a queue's worth at a time: all of a full quota
+ * (1000 of up to 48 KiB) at once would pass the connection's send queue cap
+ * and close it, at every login, until they expired. The rest follow as the
+ * client acknowledges (push_envelopes from h_envelope_ack). */
+#define ENVELOPE_PUSH_BUDGET (1u << 20) /* bytes waiting in the send queue */
+
+static bool was_sent(const el_client *cl, const char *id)
+{
+    return cl->env_sent && el_map_get(cl->env_sent, id);
+}
+
 static int deliver_envelope(const el_store_envelope *env, void *user)
 {
     deliver_ctx *d = user;
+    el_client *cl = d->c->client;
+    if (was_sent(cl, env->id))
+        return 0;
+    if (cl->env_sent && el_map_count(cl->env_sent) > 0 &&
+        d->c->q_bytes + strlen(env->blob) > ENVELOPE_PUSH_BUDGET)
+        return 1; /* the rest after the next acknowledgement */
+    char *id = strdup(env->id);
+    if (!cl->env_sent)
+        cl->env_sent = el_map_new();
+    if (!id || !cl->env_sent || el_map_put(cl->env_sent, id, id) < 0) {
+        free(id);
+        return EL_ERR_NOMEM;
+    }
     json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "id", env->id, "from", env->from, "envelope",
                           env->blob, "at", (json_int_t)env->created_at);
     el_presence_emit(d->c, "envelope", o);
     json_decref(o);
     d->c->srv->metrics.envelopes_delivered++;
     return 0;
+}
+
+/* Pushes the envelopes waiting for c's peer that this session has not had,
+ * while the send queue has room. */
+static void push_envelopes(el_conn *c)
+{
+    deliver_ctx d = {c};
+    char err[128];
+    if (el_store_envelope_list(c->srv->store, c->client->peer_id, el_now_ms(), 0,
+                               deliver_envelope, &d, err, sizeof err) < 0)
+        EL_WARN("envelopes for %s stay queued: %s", c->client->peer_id, err);
 }
 
 typedef struct {
@@ -321,7 +373,7 @@ static int h_login(el_conn *c, json_t *arg, int64_t id)
     el_presence_announce(c, peer_id);
     deliver_ctx d = {c};
     el_store_request_list_incoming(srv->store, peer_id, deliver_request, &d, NULL, 0);
-    el_store_envelope_list(srv->store, peer_id, el_now_ms(), 0, deliver_envelope, &d, NULL, 0);
+    push_envelopes(c);
     return c->closed ? -1 : 0;
 }
 
@@ -835,7 +887,12 @@ static int h_envelope_ack(el_conn *c, json_t *arg, int64_t id)
     int n = el_store_envelope_delete(c->srv->store, me(c), a.ids, (size_t)a.n, NULL, 0);
     if (n < 0)
         return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
-    return send_ack(c, id, json_pack("{s:b, s:i}", "ok", 1, "deleted", n));
+    for (int i = 0; i < a.n && c->client->env_sent; i++)
+        free(el_map_del(c->client->env_sent, a.ids[i]));
+    if (send_ack(c, id, json_pack("{s:b, s:i}", "ok", 1, "deleted", n)) < 0)
+        return -1;
+    push_envelopes(c); /* room again for what waits */
+    return 0;
 }
 
 /* ---- dispatch ---- */

@@ -64,6 +64,9 @@ struct el_client {
      * has not moved: offer, answer and a burst of candidates go to one peer */
     char relay_ok_to[EL_PEER_ID_CHARS + 1];
     uint32_t relay_ok_epoch;
+    /* ids of the envelopes pushed in this session and not acknowledged yet
+     * (each key is its own malloc'ed value); NULL when none (handlers.c) */
+    el_map *env_sent;
 };
 
 /* Per-wsi user data, allocated by lws for each HTTP or WebSocket connection.

@@ -163,3 +163,37 @@ describe('offline envelope quota (--queue-max 3)', () => {
     await b2.waitFor('envelope', (e) => e.id === fifth.id, { since: m });
   });
 });
+
+// A full queue of large envelopes must not keep the recipient from logging
+// in: they go out a send queue's worth at a time as the client acknowledges.
+describe('a recipient with 200 large envelopes waiting', () => {
+  const { client } = useServer({ args: ['--rate', '1000', '--burst', '1000'] });
+
+  test('logs in, and gets each of them once as it acknowledges', async () => {
+    const a = await client({ label: 'A' });
+    const b = await client({ label: 'B' });
+    await makeContacts(a, b);
+    b.close();
+    const big = (i) => blob(`${i}:`.padEnd(36864, 'q')); // 49152 b64url chars, the most allowed
+    const ids = new Set();
+    for (let i = 0; i < 200; i++) {
+      const sent = await a.emitAck('envelope_send', { to: b.peerId, envelope: big(i) });
+      assert.equal(sent.ok, true, JSON.stringify(sent));
+      ids.add(sent.id);
+    }
+    assert.equal(big(0).length, 49152);
+    const b2 = await client({ who: b, label: 'B2' }); // ~9.6 MB waiting: more than one send queue
+    const got = new Set();
+    while (got.size < 200) {
+      const env = await b2.waitFor('envelope', () => true, { timeout: 10000 });
+      assert.ok(!got.has(env.id), `envelope ${env.id} came twice`);
+      got.add(env.id);
+      await b2.emitAck('envelope_ack', { ids: [env.id] });
+    }
+    assert.deepEqual([...got].sort(), [...ids].sort());
+    await sleep(300);
+    assert.equal(b2.all('envelope').length, 200, 'each delivered exactly once');
+    assert.equal(b2.connected, true);
+    closeAll(a, b2);
+  });
+});
