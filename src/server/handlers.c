@@ -611,10 +611,13 @@ static int h_profile_update(el_conn *c, json_t *arg, int64_t id)
     return ack_ok(c, id);
 }
 
+/* a may see b's profile: itself, a peer visible to it, or one who asks to
+ * be its contact (so that it can decide). Asking does not show the asker
+ * the other's profile: anyone could read anyone's that way, and a blocked
+ * asker, whose request is dropped, would see the difference. */
 static int may_see_profile(el_server *srv, const char *a, const char *b)
 {
     return !strcmp(a, b) || el_presence_visible(srv, a, b) ||
-           el_store_request_exists(srv->store, a, b, NULL, 0) == 1 ||
            el_store_request_exists(srv->store, b, a, NULL, 0) == 1;
 }
 
@@ -841,13 +844,15 @@ static int h_envelope_send(el_conn *c, json_t *arg, int64_t id)
         return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
     char eid[23];
     el_random_id(eid, 22);
+    /* visibility first: a block (which also ends the contact) then answers
+     * as for any stranger; only a co-member's block is "ok, discarded" */
+    if (!el_presence_visible(srv, me(c), to))
+        return FAIL(EL_REJ_NOT_ALLOWED, "not a contact or group co-member");
     rc = el_store_block_is(srv->store, to, me(c), NULL, 0); /* fails closed */
     if (rc < 0)
         return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     if (rc == 1)
         return send_ack(c, id, json_pack("{s:b, s:s}", "ok", 1, "id", eid)); /* discarded */
-    if (!el_presence_visible(srv, me(c), to))
-        return FAIL(EL_REJ_NOT_ALLOWED, "not a contact or group co-member");
     int64_t ttl = jttl ? json_integer_value(jttl) : srv->cfg->envelope_ttl;
     if (ttl > srv->cfg->envelope_ttl)
         ttl = srv->cfg->envelope_ttl;

@@ -40,11 +40,11 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_evcheck *ev, int
     el_conn *target = el_map_get(srv->peers, to);
     /* cluster: the peer's session may be on another node (cluster.h) */
     const char *node = target ? NULL : el_cluster_node_of(srv->cluster, to);
-    if (!target && !node) {
-        if (el_store_user_exists(srv->store, to, NULL, 0) != 1)
-            return el_handlers_reply_error(c, id, event, EL_REJ_UNKNOWN_PEER, "no user with that peer id");
-        return el_handlers_reply_error(c, id, event, EL_REJ_OFFLINE, "the peer is offline");
-    }
+    if (!target && !node && el_store_user_exists(srv->store, to, NULL, 0) != 1)
+        return el_handlers_reply_error(c, id, event, EL_REJ_UNKNOWN_PEER, "no user with that peer id");
+    /* who may reach whom is settled before online or not: "offline" would
+     * tell a stranger that the peer is away, and "not_allowed" only while
+     * it is online (presence is for contacts and co-members) */
     el_client *cl = c->client;
     if (cl->relay_ok_epoch != srv->relations_epoch || strcmp(cl->relay_ok_to, to) != 0) {
         /* A block looks like "offline", never like "not a contact": checked
@@ -61,6 +61,8 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_evcheck *ev, int
         memcpy(cl->relay_ok_to, to, sizeof cl->relay_ok_to);
         cl->relay_ok_epoch = srv->relations_epoch;
     }
+    if (!target && !node)
+        return el_handlers_reply_error(c, id, event, EL_REJ_OFFLINE, "the peer is offline");
 
     size_t cap = el_evcheck_relay_cap(j, ev);
     if (target && target->q_bytes + cap > RELAY_TARGET_BACKLOG)

@@ -170,6 +170,29 @@ describe('contacts', () => {
       closeAll(a, b, stranger);
     });
 
+    test('profile_get: yourself, contacts and whoever asks you; not whom you ask, a stranger, or who blocked you', async () => {
+      const a = await client({ label: 'A', name: 'Ann' });
+      const b = await client({ label: 'B', name: 'Bea' });
+      const s = await client({ label: 'S', name: 'Sam' });
+      const profile = async (who, peer) => who.emitAck('profile_get', { peer_id: peer.peerId });
+      assert.equal((await profile(a, a)).profile.name, 'Ann');
+      assert.equal((await profile(a, b)).error, 'not_allowed', 'a stranger');
+      await makeContacts(a, b);
+      assert.equal((await profile(a, b)).profile.name, 'Bea', 'a contact');
+      assert.deepEqual(await s.emitAck('contact_request', { to: a.peerId }), { ok: true });
+      await a.waitFor('contact_request');
+      assert.equal((await profile(a, s)).profile.name, 'Sam', 'the one who asks, so that A can decide');
+      assert.equal((await profile(s, a)).error, 'not_allowed', 'asking shows the asker nothing');
+      // B blocks A: to A, B is now any stranger
+      assert.deepEqual(await b.emitAck('block', { peer_id: a.peerId }), { ok: true });
+      assert.equal((await profile(a, b)).error, 'not_allowed');
+      const env = await a.emitAck('envelope_send', { to: b.peerId, envelope: 'AAAA' });
+      assert.equal(env.error, 'not_allowed', `as to a stranger: ${JSON.stringify(env)}`);
+      assert.deepEqual(await a.emitAck('contact_request', { to: b.peerId }), { ok: true }, 'as to a stranger');
+      assert.equal((await profile(a, b)).error, 'not_allowed', 'and asking still shows nothing');
+      closeAll(a, b, s);
+    });
+
     test('blocking removes a pending request; unblock allows new requests', async () => {
       const a = await client({ label: 'A' });
       const b = await client({ label: 'B' });

@@ -107,6 +107,20 @@ describe('relay', () => {
     }
   });
 
+  test('a non-contact who went offline: still not_allowed (a stranger learns nothing of presence)', async () => {
+    const g = await connectClient(srv.url, { label: 'G' });
+    await makeContacts(g, e); // E's presence event says when the server has seen G go
+    const online = await a.emitAck('offer', { to: g.peerId, sdp: 'x' });
+    assert.equal(online.error, 'not_allowed');
+    const m = e.mark();
+    g.close();
+    await e.waitFor('user_disconnected', (p) => p.peer_id === g.peerId, { since: m });
+    for (const kind of KINDS) {
+      const ack = await a.emitAck(kind, { to: g.peerId, sdp: 'x' });
+      assert.equal(ack.error, 'not_allowed', `${kind} to an offline stranger`);
+    }
+  });
+
   test('a contact that went offline: offline', async () => {
     const m = a.mark();
     d.close();
