@@ -519,6 +519,9 @@ static void on_snapshot(redisAsyncContext *ac, void *r, void *priv)
 
 static void resync(el_cluster *cl)
 {
+    /* relation changes other nodes published while we were not subscribed
+     * are lost: no relay decision cached before may stand (relay.c) */
+    cl->srv->relations_epoch++;
     cl->hb_primed = 0;
     cl->hb_reply_ms = (int64_t)uv_now(cl->loop);
     heartbeat(cl);

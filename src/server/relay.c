@@ -46,7 +46,11 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_evcheck *ev, int
      * tell a stranger that the peer is away, and "not_allowed" only while
      * it is online (presence is for contacts and co-members) */
     el_client *cl = c->client;
-    if (cl->relay_ok_epoch != srv->relations_epoch || strcmp(cl->relay_ok_to, to) != 0) {
+    /* The cached decision is only as fresh as the news of relation changes:
+     * on another node they arrive through Redis, so without it (and until
+     * it is back: cluster.c resync) every relay asks the store. */
+    if (cl->relay_ok_epoch != srv->relations_epoch || strcmp(cl->relay_ok_to, to) != 0 ||
+        !el_cluster_healthy(srv->cluster)) {
         /* A block looks like "offline", never like "not a contact": checked
          * first. A store that cannot say (rc < 0, logged by the store) must
          * not let the event through: the answer would be cached below. */

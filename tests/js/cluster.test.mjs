@@ -223,10 +223,21 @@ describe('cluster: three nodes and Redis', () => {
     const a = await client('A', { label: 'A@A' });
     const x = await client('A', { label: 'X@A' });
     const c = await client('C', { label: 'C@C' });
+    const z = await client('A', { label: 'Z@A' });
+    const y = await client('C', { label: 'Y@C' });
     await makeContacts(a, x);
     await makeContacts(a, c);
+    await makeContacts(z, y);
+    await makeContacts(x, y); // X's relays to Y show when node A knows where Y is again
+    // node A remembers that Z may relay to Y (relay.c caches the last decision)
+    assert.deepEqual(await z.emitAck('offer', { to: y.peerId, sdp: 'before' }), { ok: true });
+    await y.waitFor('offer', (o) => o.sdp === 'before');
 
     await redis.stop();
+    // Y blocks Z meanwhile: the news cannot cross to node A
+    await until(async () => (await get(`${nodes.C.url}/healthz`)).body.startsWith('degraded'), 3000, 'node C sees Redis down');
+    const my = y.mark();
+    assert.deepEqual(await y.emitAck('block', { peer_id: z.peerId }), { ok: true });
     for (const name of ['A', 'C']) {
       const h = await until(async () => {
         const r = await get(`${nodes[name].url}/healthz`);
@@ -253,6 +264,12 @@ describe('cluster: three nodes and Redis', () => {
       await until(async () => (await get(`${nodes[name].url}/healthz`)).body === 'ok\n', 12000,
         `node ${name} back on Redis`);
     assert.ok(nodes.A.running() && nodes.C.running(), 'no node crashed');
+    // the decision cached before the outage does not outlive it
+    await until(async () => (await x2.emitAck('offer', { to: y.peerId, sdp: 'probe' })).ok === true, 5000,
+      'node A finds Y on node C again');
+    const after = await z.emitAck('offer', { to: y.peerId, sdp: 'after the block' });
+    assert.equal(after.error, 'offline', `Z's offer to Y, who blocked Z: ${JSON.stringify(after)}`);
+    await y.expectNone('offer', (o) => o.from === z.peerId, { ms: 300, since: my });
     // presence across nodes works again: C re-logs in on node C, A sees it
     const m = a.mark();
     c.close();
@@ -263,7 +280,7 @@ describe('cluster: three nodes and Redis', () => {
     assert.ok(list.users.some((u) => u.peer_id === a.peerId), 'A (node A) is in C\'s online_users');
     assert.deepEqual(await c2.emitAck('offer', { to: a.peerId, sdp: 'again' }), { ok: true });
     assert.equal((await a.waitFor('offer', (o) => o.sdp === 'again')).from, c.peerId);
-    closeAll(a, x2, c2);
+    closeAll(a, x2, c2, y, z);
   });
 
   test('a Redis that stops answering (SIGSTOP) is treated as gone, and recovered from', async () => {
