@@ -1003,9 +1003,16 @@ int el_channel_send_check(const el_channel *ch, size_t len)
     return rc == EL_ERR_NOT_FOUND ? EL_ERR_INVALID : rc;
 }
 
+/* True while ch owns its stream: once closed, its id may already be a new
+ * channel's, which must not be read or changed through the old handle. */
+static bool owns_stream(const el_channel *ch)
+{
+    return ch->sid >= 0 && ch->state != EL_CHANNEL_CLOSED && ch->pc->sctp;
+}
+
 size_t el_channel_buffered_amount(const el_channel *ch)
 {
-    if (ch->sid < 0 || !ch->pc->sctp)
+    if (!owns_stream(ch))
         return 0;
     return el_sctp_buffered(ch->pc->sctp, (uint16_t)ch->sid);
 }
@@ -1013,7 +1020,7 @@ size_t el_channel_buffered_amount(const el_channel *ch)
 void el_channel_set_buffered_low_threshold(el_channel *ch, size_t threshold)
 {
     ch->low_threshold = threshold;
-    if (ch->sid >= 0 && ch->pc->sctp)
+    if (owns_stream(ch))
         el_sctp_set_buffered_low(ch->pc->sctp, (uint16_t)ch->sid, threshold);
 }
 

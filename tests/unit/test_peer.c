@@ -554,6 +554,7 @@ static void test_eight_channels_and_close(void **state)
         assert_int_equal(theirs[i]->ooo, 0);
     }
     /* close from either side: both ends see it */
+    int old_sid = el_channel_id(mine[0]->ch);
     assert_int_equal(el_channel_close(mine[0]->ch), 0);
     assert_int_equal(el_channel_close(theirs[1]->ch), 0);
     assert_true(run_until(chan_opened, mine[0], 10)); /* still marked opened */
@@ -580,6 +581,21 @@ static void test_eight_channels_and_close(void **state)
     assert_int_equal(el_channel_send_binary(again->ch, buf, 64), 0);
     count_arg one = {remote, 1};
     assert_true(run_until(received_n, &one, 5000));
+    /* the closed channel is not an alias of the stream's new owner */
+    assert_int_equal(el_channel_id(again->ch), old_sid);
+    uint8_t *big = calloc(1, 256 * 1024);
+    assert_non_null(big);
+    for (int i = 0; i < 24; i++)
+        assert_int_equal(el_channel_send_binary(again->ch, big, 256 * 1024), 0);
+    free(big);
+    assert_true(el_channel_buffered_amount(again->ch) > 0);
+    assert_int_equal(el_channel_buffered_amount(mine[0]->ch), 0);
+    el_channel_set_buffered_low_threshold(mine[0]->ch, 1); /* must not reach "again" */
+    int lows = again->low;
+    el_channel_set_buffered_low_threshold(again->ch, 0);
+    count_arg all = {remote, 1 + 24};
+    assert_true(run_until(received_n, &all, 20000));
+    assert_int_equal(again->low, lows + 1);
 }
 
 /* ICE server URLs: stun:, turn: (UDP or TCP) and turns: (TLS) are taken,
