@@ -3,8 +3,11 @@
  *
  * An el_peer runs on the GMainContext given to el_peer_new (libnice, the
  * DTLS and SCTP timers and every callback below run there; no other thread
- * is used). Signaling is the caller's: it moves SDP and trickled candidates
- * to the remote peer and back.
+ * is used). All the live peers of a process share that context: usrsctp
+ * runs without threads, one per process, so el_peer_new refuses another
+ * context (EL_ERR_STATE) until the peers of the first are freed. Signaling
+ * is the caller's: it moves SDP and trickled candidates to the remote peer
+ * and back.
  *
  * Typical offerer:
  *   el_peer *pc = el_peer_new(ctx, &cfg, &cbs, user, err, sizeof err);

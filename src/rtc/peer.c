@@ -63,6 +63,7 @@ typedef struct {
 
 struct el_peer {
     GMainContext *ctx;
+    bool counted; /* in live_peers */
     el_peer_callbacks cb;
     void *user;
     /* configuration, copied */
@@ -287,6 +288,13 @@ static void ticker_poke(void)
         g_source_set_ready_time(sctp_ticker, sctp_last_message + SCTP_TICK_MS * 1000);
     }
 }
+
+/* usrsctp without threads is one per process, with one clock (the ticker
+ * below) and no locks: every el_peer of a process must run on one context.
+ * A peer on another context while some live would never be ticked (its
+ * associations time out) and could race from another thread. */
+static GMainContext *live_ctx; /* borrowed: each live peer holds a reference */
+static unsigned live_peers;
 
 static void ticker_ref(GMainContext *ctx)
 {
@@ -628,6 +636,15 @@ el_peer *el_peer_new(GMainContext *ctx, const el_peer_config *cfg, const el_peer
         return NULL;
     }
     pc->ctx = ctx ? g_main_context_ref(ctx) : g_main_context_ref_thread_default();
+    if (live_peers > 0 && pc->ctx != live_ctx) {
+        el_seterr(err, errlen, EL_ERR_STATE,
+                  "every el_peer of a process runs on one GMainContext (usrsctp has one "
+                  "clock and no locks): free the peers of the other context first");
+        goto fail;
+    }
+    live_ctx = pc->ctx;
+    live_peers++;
+    pc->counted = true;
     if (cb)
         pc->cb = *cb;
     pc->user = user;
@@ -939,6 +956,8 @@ void el_peer_free(el_peer *pc)
 {
     if (!pc)
         return;
+    if (pc->counted && --live_peers == 0)
+        live_ctx = NULL;
     destroy_source(&pc->dtls_timer);
     el_sctp_free(pc->sctp);
     if (pc->ticking)

@@ -623,6 +623,23 @@ static void test_ice_server_urls(void **state)
         assert_null(el_peer_new(c, &cfg, &peer_cbs, NULL, err, sizeof err));
         assert_non_null(strstr(err, bad[i]));
     }
+    /* one context for all the live peers of a process (usrsctp's one
+     * clock); another is refused until they are gone */
+    GMainContext *other = g_main_context_new();
+    el_peer *live = el_peer_new(c, NULL, &peer_cbs, NULL, err, sizeof err);
+    assert_non_null(live);
+    assert_null(el_peer_new(other, NULL, &peer_cbs, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "one GMainContext"));
+    el_peer *same = el_peer_new(c, NULL, &peer_cbs, NULL, err, sizeof err);
+    assert_non_null(same);
+    el_peer_free(live);
+    assert_null(el_peer_new(other, NULL, &peer_cbs, NULL, err, sizeof err)); /* `same` lives */
+    el_peer_free(same);
+    el_peer *moved = el_peer_new(other, NULL, &peer_cbs, NULL, err, sizeof err);
+    if (!moved)
+        fail_msg("after the last peer of the first context: %s", err);
+    el_peer_free(moved);
+    g_main_context_unref(other);
     g_main_context_unref(c);
 }
 
