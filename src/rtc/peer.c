@@ -81,6 +81,7 @@ struct el_peer {
     el_sctp *sctp;
 
     int offerer;           /* 1 offerer, 0 answerer, -1 unknown */
+    bool remote_offer;     /* the last remote description was an offer: answer it */
     int dtls_client;       /* -1 until known */
     int have_remote_fp;
     uint8_t remote_fp[32];
@@ -750,12 +751,15 @@ char *el_peer_create_offer(el_peer *pc, char *err, size_t errlen)
         pc->offerer = 1;
     if (ensure_ice(pc, pc->offerer == 1, err, errlen) != 0)
         return NULL;
+    pc->remote_offer = false; /* ours is the offer on the table now */
     return write_description(pc, NULL, EL_SDP_SETUP_ACTPASS, err, errlen);
 }
 
 char *el_peer_create_answer(el_peer *pc, char *err, size_t errlen)
 {
-    if (!pc->remote || pc->offerer != 0) {
+    /* not `offerer`: that is who offered first (and stays ICE-controlling);
+     * after it, either side may offer again (an ICE restart) */
+    if (!pc->remote || !pc->remote_offer) {
         el_seterr(err, errlen, EL_ERR_INVALID, "no remote offer to answer");
         return NULL;
     }
@@ -855,6 +859,7 @@ int el_peer_set_remote_description(el_peer *pc, const char *type, const char *te
     }
     free(pc->remote);
     pc->remote = sdp;
+    pc->remote_offer = is_offer;
     apply_candidates(pc, sdp);
     rc = ensure_dtls(pc, err, errlen);
     if (rc == 0) {

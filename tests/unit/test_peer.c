@@ -737,6 +737,17 @@ static void test_link_down_and_ice_restart(void **state)
     count_arg two = {b, 2};
     assert_true(run_until(received_n, &two, 5000));
 
+    /* the answerer may restart as well: the first offerer answers its offer */
+    assert_int_equal(el_peer_restart_ice(p->b.pc, err, sizeof err), 0);
+    negotiate(&p->b, &p->a, NULL, NULL);
+    spin(1000);
+    assert_int_equal(p->a.state, EL_PEER_CONNECTED);
+    assert_int_equal(p->b.state, EL_PEER_CONNECTED);
+    fill(buf, sizeof buf, 3);
+    assert_int_equal(el_channel_send_binary(a->ch, buf, sizeof buf), 0);
+    count_arg three = {b, 3};
+    assert_true(run_until(received_n, &three, 5000));
+
     /* link down: the state leaves "connected" within a bounded time */
     char cmd[256];
     snprintf(cmd, sizeof cmd, "ip link set %s down", getenv("EL_NETNS_LINK"));
@@ -756,10 +767,10 @@ static void test_link_down_and_ice_restart(void **state)
     if (!run_until(both_connected, &p->a, 20000))
         fail_msg("not recovered: A %s (%s), B %s (%s)", el_peer_state_name(p->a.state), p->a.why,
                  el_peer_state_name(p->b.state), p->b.why);
-    fill(buf, sizeof buf, 3);
+    fill(buf, sizeof buf, 4);
     assert_int_equal(el_channel_send_binary(a->ch, buf, sizeof buf), 0);
-    count_arg three = {b, 3};
-    assert_true(run_until(received_n, &three, 10000));
+    count_arg four = {b, 4};
+    assert_true(run_until(received_n, &four, 10000));
 }
 
 int main(void)
