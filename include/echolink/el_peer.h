@@ -57,7 +57,7 @@ typedef struct {
     /* restrict ICE gathering to these local addresses (tests); NULL-terminated */
     const char *const *local_addresses;
     int relay_only;            /* iceTransportPolicy "relay" */
-    size_t max_message_size;   /* what we accept; 0 = 262144 */
+    size_t max_message_size;   /* what we accept; 0 = 262144, which is also the most */
 } el_peer_config;
 
 typedef struct {

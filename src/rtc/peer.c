@@ -653,6 +653,13 @@ el_peer *el_peer_new(GMainContext *ctx, const el_peer_config *cfg, const el_peer
     pc->dtls_client = -1;
     pc->remote_max_message = EL_SCTP_DEFAULT_REMOTE_MAX; /* RFC 8841 until the remote says */
     pc->max_message_size = cfg && cfg->max_message_size ? cfg->max_message_size : DEFAULT_MAX_MESSAGE;
+    if (pc->max_message_size > EL_SCTP_MAX_MESSAGE_SIZE) {
+        /* our SCTP reassembles at most that much: advertising more would
+         * invite messages that close the channel */
+        el_seterr(err, errlen, EL_ERR_INVALID, "max_message_size %zu is above the %u bytes we can take",
+                  pc->max_message_size, (unsigned)EL_SCTP_MAX_MESSAGE_SIZE);
+        goto fail;
+    }
     snprintf(pc->mid, sizeof pc->mid, "0");
     if (RAND_bytes((unsigned char *)&pc->sess_id, sizeof pc->sess_id) != 1)
         goto fail;

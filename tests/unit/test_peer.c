@@ -623,6 +623,14 @@ static void test_ice_server_urls(void **state)
         assert_null(el_peer_new(c, &cfg, &peer_cbs, NULL, err, sizeof err));
         assert_non_null(strstr(err, bad[i]));
     }
+    /* a=max-message-size is a promise: no more than SCTP can take */
+    el_peer_config big = {.max_message_size = 1u << 20};
+    assert_null(el_peer_new(c, &big, &peer_cbs, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "max_message_size"));
+    el_peer_config small = {.max_message_size = 65536};
+    el_peer *ok = el_peer_new(c, &small, &peer_cbs, NULL, err, sizeof err);
+    assert_non_null(ok);
+    el_peer_free(ok);
     /* one context for all the live peers of a process (usrsctp's one
      * clock); another is refused until they are gone */
     GMainContext *other = g_main_context_new();
