@@ -18,6 +18,7 @@
 
 typedef struct held_msg {
     struct held_msg *next;
+    el_channel *ch; /* chat or a file channel (channels live as long as the peer) */
     size_t len;
     uint8_t data[];
 } held_msg;
@@ -186,7 +187,7 @@ static int key_channel(el_secure *s, sec_chan *c)
 /* A second "chat", a bad or reused label: closed (§9.2). */
 static void open_keyed(el_secure *s, sec_chan *c)
 {
-    if (key_channel(s, c) != 0) {
+    if (!c->rx && key_channel(s, c) != 0) { /* keyed already if it spoke while held */
         el_channel_close(c->ch);
         return;
     }
@@ -228,14 +229,13 @@ static void fail_local(el_secure *s, const char *why)
 /* Delivers what arrived on chat while a key change was pending. */
 static void release_held(el_secure *s)
 {
-    sec_chan *chat = chat_chan(s);
     held_msg *m = s->held_head;
     s->held_head = s->held_tail = NULL;
     s->held_bytes = 0;
     while (m) {
         held_msg *next = m->next;
-        if (s->ready && s->cb.on_plaintext)
-            s->cb.on_plaintext(s, chat->ch, m->data, m->len, s->user);
+        if (s->ready && s->cb.on_plaintext && el_channel_get_state(m->ch) != EL_CHANNEL_CLOSED)
+            s->cb.on_plaintext(s, m->ch, m->data, m->len, s->user);
         OPENSSL_cleanse(m->data, m->len);
         free(m);
         m = next;
@@ -263,12 +263,13 @@ static void become_ready(el_secure *s)
     EL_INFO("e2ee: session with %s established", el_secure_remote_peer_id(s));
     if (s->cb.on_ready)
         s->cb.on_ready(s, s->user);
-    release_held(s);
+    /* channels first, so that what was held on them arrives on open ones */
     for (sec_chan *c = s->chans; c && s->ready; c = c->next)
         if (c->pending) {
             c->pending = 0;
             open_keyed(s, c);
         }
+    release_held(s);
 }
 
 static gboolean on_timeout(gpointer data)
@@ -350,12 +351,18 @@ static void late_abort(el_secure *s, const uint8_t *data, size_t len)
     fail(s, NULL, 0);
 }
 
-/* While the user decides on a key change, chat frames are opened (so the
- * counters stay in step with the sender) and kept, not delivered. */
+/* While the user decides on a key change, frames are opened (so the
+ * counters stay in step with the sender) and kept, not delivered: on chat,
+ * and on a file channel the remote opened meanwhile, which is keyed here
+ * for that (it is announced to the application only after the accept). */
 static void hold_input(el_secure *s, sec_chan *c, const uint8_t *data, size_t len)
 {
     size_t n = 0;
-    if (!c->rx || ensure_scratch(s, len) != 0 ||
+    if (!c->rx && (!c->pending || key_channel(s, c) != 0)) {
+        s->stats.early++;
+        return;
+    }
+    if (ensure_scratch(s, len) != 0 ||
         el_fcipher_open(c->rx, data, len, s->scratch, s->scratch_cap, &n) != 0)
         return;
     held_msg *m = s->held_bytes + n <= HELD_MAX_BYTES ? malloc(sizeof *m + n) : NULL;
@@ -365,6 +372,7 @@ static void hold_input(el_secure *s, sec_chan *c, const uint8_t *data, size_t le
         return;
     }
     m->next = NULL;
+    m->ch = c->ch;
     m->len = n;
     memcpy(m->data, s->scratch, n);
     if (s->held_tail)

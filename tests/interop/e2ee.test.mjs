@@ -169,6 +169,11 @@ describe('E2EE session between two C peers', { skip: SKIP }, () => {
       assert.notEqual(kc.presented_sk, BOB.sk);
       await b.waitFor('secure_ready', () => true, 15000); // bob has no reason to doubt
       b.send({ op: 'ssend', label: 'chat', text: '{"t":"CHAT","text":"new phone"}' });
+      // bob also starts a file meanwhile: its frames wait with the chat
+      b.send({ op: 'sopen' });
+      const file = (await b.waitFor('sopen', () => true, 10000)).label;
+      const chunk = (i) => Buffer.concat([Buffer.from([0x02]), Buffer.alloc(24, i), Buffer.alloc(1000, 0x40 + i)]);
+      for (const i of [1, 2]) b.send({ op: 'ssend', label: file, b64: toB64(chunk(i)) });
       a.send({ op: 'ssend', label: 'chat', text: 'must not go out' });
       await a.waitFor('error', (e) => /ssend failed/.test(e.message));
       await new Promise((r) => setTimeout(r, 300));
@@ -176,7 +181,12 @@ describe('E2EE session between two C peers', { skip: SKIP }, () => {
         'nothing is delivered while the change is pending');
       a.send({ op: 'saccept' });
       assert.equal((await a.waitFor('secure_ready', () => true, 5000)).trust, 'known');
-      assert.equal(plainText(await a.waitFor('plain', () => true, 5000)), '{"t":"CHAT","text":"new phone"}');
+      assert.equal(plainText(await a.waitFor('plain', (e) => e.label === 'chat', 5000)), '{"t":"CHAT","text":"new phone"}');
+      await a.waitFor('sopen', (e) => e.label === file, 5000);
+      b.send({ op: 'ssend', label: file, b64: toB64(chunk(3)) });
+      const got = await a.collect('plain', 3, (e) => e.label === file);
+      assert.deepEqual(got.map((e) => fromB64(e.b64)), [chunk(1), chunk(2), chunk(3)],
+        'the file\'s frames from before the accept, then the next one');
       a.send({ op: 'ssend', label: 'chat', text: '{"t":"CHAT","text":"ok"}' });
       assert.equal(plainText(await b.waitFor('plain', () => true, 5000)), '{"t":"CHAT","text":"ok"}');
       await a.quit();
