@@ -548,7 +548,11 @@ static int h_unblock(el_conn *c, json_t *arg, int64_t id)
         return FAIL(EL_REJ_NOT_FOUND, "that peer is not blocked");
     if (rc < 0)
         return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
-    return ack_ok(c, id);
+    if (ack_ok(c, id) < 0)
+        return -1;
+    if (el_presence_visible(c->srv, me(c), a.peer)) /* co-members: seen again */
+        el_presence_pair_changed(c->srv, me(c), a.peer);
+    return 0;
 }
 
 typedef struct {
@@ -617,7 +621,7 @@ static int h_profile_update(el_conn *c, json_t *arg, int64_t id)
  * asker, whose request is dropped, would see the difference. */
 static int may_see_profile(el_server *srv, const char *a, const char *b)
 {
-    return !strcmp(a, b) || el_presence_visible(srv, a, b) ||
+    return !strcmp(a, b) || el_presence_sees(srv, a, b) ||
            el_store_request_exists(srv->store, b, a, NULL, 0) == 1;
 }
 

@@ -4,6 +4,10 @@
  * --open-presence). Presence is computed from the store when a peer logs in
  * or leaves, so the cost is O(contacts), never O(users).
  *
+ * A block hides the blocker: a peer never hears that someone who blocks it
+ * is online (a group can keep the two co-members), as the relay answers it
+ * "offline". The blocker still sees the other.
+ *
  * In a cluster (--redis) a peer may be online on another node: "online"
  * and online_users also count the remote peers cluster.c mirrors, and
  * notices to a remote peer go through its node (emit_to). */
@@ -23,6 +27,17 @@ int el_presence_visible(el_server *srv, const char *a, const char *b)
     if (el_store_contact_is(srv->store, a, b, NULL, 0) == 1)
         return 1;
     return el_store_group_is_co_member(srv->store, a, b, NULL, 0) == 1;
+}
+
+/* a blocks b; a store that cannot say counts as a block (fails closed) */
+static bool blocks(el_server *srv, const char *a, const char *b)
+{
+    return el_store_block_is(srv->store, a, b, NULL, 0) != 0;
+}
+
+int el_presence_sees(el_server *srv, const char *a, const char *b)
+{
+    return el_presence_visible(srv, a, b) && !blocks(srv, b, a);
 }
 
 static int online(el_server *srv, const char *peer_id)
@@ -129,10 +144,10 @@ void el_presence_announce(el_conn *c, const char *me)
         el_conn *other = el_map_get(srv->peers, s.ids[i]);
         if (other == c || (!other && !el_cluster_node_of(srv->cluster, s.ids[i])))
             continue;
-        json_t *p = el_presence_peer(srv, s.ids[i]);
+        json_t *p = blocks(srv, s.ids[i], me) ? NULL : el_presence_peer(srv, s.ids[i]);
         if (p)
             json_array_append_new(users, p);
-        if (mine && other) /* remote peers hear it from their node (cluster.c) */
+        if (mine && other && !blocks(srv, me, s.ids[i])) /* remote peers: from their node (cluster.c) */
             el_presence_emit(other, "user_connected", mine);
     }
     json_t *msg = json_pack("{s:o}", "users", users);
@@ -149,7 +164,7 @@ void el_presence_leave(el_server *srv, const char *me)
     json_t *msg = json_pack("{s:s}", "peer_id", me);
     for (size_t i = 0; i < s.n; i++) {
         el_conn *other = el_map_get(srv->peers, s.ids[i]);
-        if (other && strcmp(s.ids[i], me))
+        if (other && strcmp(s.ids[i], me) && !blocks(srv, me, s.ids[i]))
             el_presence_emit(other, "user_disconnected", msg);
     }
     json_decref(msg);
@@ -171,7 +186,7 @@ void el_presence_remote(el_server *srv, const char *peer_id, int is_online)
     }
     for (size_t i = 0; i < s.n; i++) {
         el_conn *other = el_map_get(srv->peers, s.ids[i]);
-        if (other && strcmp(s.ids[i], peer_id))
+        if (other && strcmp(s.ids[i], peer_id) && !blocks(srv, peer_id, s.ids[i]))
             el_presence_emit(other, is_online ? "user_connected" : "user_disconnected", msg);
     }
     json_decref(msg);
@@ -185,13 +200,15 @@ void el_presence_pair_changed(el_server *srv, const char *a, const char *b)
     if (!online(srv, a) || !online(srv, b))
         return;
     if (el_presence_visible(srv, a, b)) {
-        json_t *pa = el_presence_peer(srv, a), *pb = el_presence_peer(srv, b);
-        if (pa)
-            emit_to(srv, b, "user_connected", pa);
-        if (pb)
-            emit_to(srv, a, "user_connected", pb);
-        json_decref(pa);
-        json_decref(pb);
+        /* each direction on its own: a block hides only the blocker */
+        const char *from[2] = {a, b}, *to[2] = {b, a};
+        for (int k = 0; k < 2; k++) {
+            bool hidden = blocks(srv, from[k], to[k]);
+            json_t *o = hidden ? json_pack("{s:s}", "peer_id", from[k]) : el_presence_peer(srv, from[k]);
+            if (o)
+                emit_to(srv, to[k], hidden ? "user_disconnected" : "user_connected", o);
+            json_decref(o);
+        }
     } else {
         json_t *ma = json_pack("{s:s}", "peer_id", a), *mb = json_pack("{s:s}", "peer_id", b);
         emit_to(srv, b, "user_disconnected", ma);

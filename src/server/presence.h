@@ -10,6 +10,8 @@
 
 /* 1 when a may see b's presence and exchange signaling with b. */
 int el_presence_visible(el_server *srv, const char *a, const char *b);
+/* a sees b's presence and profile: visible, and b does not block a. */
+int el_presence_sees(el_server *srv, const char *a, const char *b);
 /* A peer object (PROTOCOL.md §4) for a known user, or NULL. New reference. */
 json_t *el_presence_peer(el_server *srv, const char *peer_id);
 /* Emits event with obj (borrowed) as its argument. */

@@ -193,6 +193,36 @@ describe('contacts', () => {
       closeAll(a, b, s);
     });
 
+    test('a block hides the blocker from a group co-member: no presence, no profile; unblock shows it again', async () => {
+      const x = await client({ label: 'X' });
+      const b = await client({ label: 'B', name: 'Bea' });
+      const c = await client({ label: 'C', name: 'Cal' });
+      await makeContacts(x, b);
+      await makeContacts(x, c);
+      assert.deepEqual(await b.emitAck('block', { peer_id: c.peerId }), { ok: true });
+      const mb = b.mark(), mc = c.mark();
+      const g = await x.emitAck('group_create', { name: 'both', members: [b.peerId, c.peerId] });
+      assert.equal(g.ok, true, JSON.stringify(g));
+      await b.waitFor('user_connected', (p) => p.peer_id === c.peerId, { since: mb }); // the blocker sees
+      await c.expectNone('user_connected', (p) => p.peer_id === b.peerId, { ms: 300, since: mc });
+      assert.equal((await c.emitAck('profile_get', { peer_id: b.peerId })).error, 'not_allowed');
+      assert.equal((await b.emitAck('profile_get', { peer_id: c.peerId })).profile.name, 'Cal');
+      assert.equal((await c.emitAck('offer', { to: b.peerId, sdp: 'x' })).error, 'offline');
+      // a new session of C: B is not in its online_users either
+      c.close();
+      await b.waitFor('user_disconnected', (p) => p.peer_id === c.peerId, { since: mb });
+      const c2 = await client({ who: c, label: 'C2' });
+      const list = await c2.waitFor('online_users');
+      assert.ok(list.users.some((u) => u.peer_id === x.peerId), 'C2 sees X');
+      assert.ok(!list.users.some((u) => u.peer_id === b.peerId), 'C2 does not see B');
+      // unblock: C2 sees B come into view
+      const m2 = c2.mark();
+      assert.deepEqual(await b.emitAck('unblock', { peer_id: c.peerId }), { ok: true });
+      await c2.waitFor('user_connected', (p) => p.peer_id === b.peerId, { since: m2 });
+      assert.equal((await c2.emitAck('profile_get', { peer_id: b.peerId })).profile.name, 'Bea');
+      closeAll(x, b, c2);
+    });
+
     test('blocking removes a pending request; unblock allows new requests', async () => {
       const a = await client({ label: 'A' });
       const b = await client({ label: 'B' });
