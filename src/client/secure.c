@@ -15,6 +15,7 @@
 #define CHAT_LABEL "chat"
 
 #define HELD_MAX_BYTES (4u << 20) /* chat kept while a key change is pending */
+#define EARLY_MAX_BYTES (1u << 20) /* file frames that overtook the handshake's end */
 
 typedef struct held_msg {
     struct held_msg *next;
@@ -48,6 +49,8 @@ struct el_secure {
     int held;           /* handshake done, key change pending the user */
     held_msg *held_head, *held_tail;
     size_t held_bytes;
+    held_msg *early_head, *early_tail; /* ciphertext, for a channel not keyed yet */
+    size_t early_bytes;
     GSource *timer;
     unsigned timeout_ms;
     sec_chan *chans;
@@ -184,6 +187,8 @@ static int key_channel(el_secure *s, sec_chan *c)
     return 0;
 }
 
+static void take_early(el_secure *s, sec_chan *c);
+
 /* A second "chat", a bad or reused label: closed (§9.2). */
 static void open_keyed(el_secure *s, sec_chan *c)
 {
@@ -193,6 +198,7 @@ static void open_keyed(el_secure *s, sec_chan *c)
     }
     if (s->cb.on_channel_open)
         s->cb.on_channel_open(s, c->ch, s->user);
+    take_early(s, c);
 }
 
 /* §10.2: a changed bundle holds the session until the user decides. */
@@ -227,6 +233,16 @@ static void fail_local(el_secure *s, const char *why)
 }
 
 /* Delivers what arrived on chat while a key change was pending. */
+static void free_msgs(held_msg *m)
+{
+    while (m) {
+        held_msg *next = m->next;
+        OPENSSL_cleanse(m->data, m->len);
+        free(m);
+        m = next;
+    }
+}
+
 static void release_held(el_secure *s)
 {
     held_msg *m = s->held_head;
@@ -317,10 +333,36 @@ static void start_handshake(el_secure *s, sec_chan *chat)
     }
 }
 
+/* SCTP orders a channel only against itself: the initiator's first file
+ * frames can overtake HS3 on chat (a lost packet is enough). They are kept,
+ * still sealed, and opened once the channel is keyed (take_early). */
+static void keep_early(el_secure *s, sec_chan *c, const uint8_t *data, size_t len)
+{
+    held_msg *m = s->early_bytes + len <= EARLY_MAX_BYTES ? malloc(sizeof *m + len) : NULL;
+    if (!m) {
+        s->stats.early++;
+        return;
+    }
+    m->next = NULL;
+    m->ch = c->ch;
+    m->len = len;
+    memcpy(m->data, data, len);
+    if (s->early_tail)
+        s->early_tail->next = m;
+    else
+        s->early_head = m;
+    s->early_tail = m;
+    s->early_bytes += len;
+}
+
 static void handshake_input(el_secure *s, sec_chan *c, const uint8_t *data, size_t len)
 {
     uint8_t out[HS_BUF];
     size_t n = 0;
+    if (!c->is_chat && s->hs && c->pending) {
+        keep_early(s, c, data, len);
+        return;
+    }
     if (!c->is_chat || !s->hs) {
         s->stats.early++;
         return;
@@ -358,9 +400,12 @@ static void late_abort(el_secure *s, const uint8_t *data, size_t len)
 static void hold_input(el_secure *s, sec_chan *c, const uint8_t *data, size_t len)
 {
     size_t n = 0;
-    if (!c->rx && (!c->pending || key_channel(s, c) != 0)) {
-        s->stats.early++;
-        return;
+    if (!c->rx) {
+        if (!c->pending || key_channel(s, c) != 0) {
+            s->stats.early++;
+            return;
+        }
+        take_early(s, c); /* they come first in the channel's order */
     }
     if (ensure_scratch(s, len) != 0 ||
         el_fcipher_open(c->rx, data, len, s->scratch, s->scratch_cap, &n) != 0)
@@ -381,6 +426,47 @@ static void hold_input(el_secure *s, sec_chan *c, const uint8_t *data, size_t le
         s->held_head = m;
     s->held_tail = m;
     s->held_bytes += n;
+}
+
+/* A frame on a keyed channel of a ready session: opened and delivered. */
+static void deliver_frame(el_secure *s, sec_chan *c, const uint8_t *data, size_t len)
+{
+    if (!c->rx) {
+        s->stats.early++;
+        return;
+    }
+    if (ensure_scratch(s, len) != 0)
+        return;
+    size_t n = 0;
+    if (el_fcipher_open(c->rx, data, len, s->scratch, s->scratch_cap, &n) != 0)
+        return; /* counted by the cipher */
+    if (s->cb.on_plaintext)
+        s->cb.on_plaintext(s, c->ch, s->scratch, n, s->user);
+}
+
+/* The frames kept for c before it was keyed, in order: delivered, or held
+ * with the chat while a key change waits for the user. */
+static void take_early(el_secure *s, sec_chan *c)
+{
+    held_msg **pp = &s->early_head, *prev = NULL;
+    while (*pp) {
+        held_msg *m = *pp;
+        if (m->ch != c->ch) {
+            prev = m;
+            pp = &m->next;
+            continue;
+        }
+        *pp = m->next;
+        if (s->early_tail == m)
+            s->early_tail = prev;
+        s->early_bytes -= m->len;
+        m->next = NULL;
+        if (s->held)
+            hold_input(s, c, m->data, m->len);
+        else if (s->ready)
+            deliver_frame(s, c, m->data, m->len);
+        free_msgs(m);
+    }
 }
 
 /* ---- channel callbacks ---------------------------------------------------- */
@@ -429,18 +515,7 @@ static void sc_message(el_channel *ch, int binary, const uint8_t *data, size_t l
         handshake_input(s, c, data, len);
         return;
     }
-    if (!c->rx) {
-        s->stats.early++;
-        return;
-    }
-    if (ensure_scratch(s, len) != 0)
-        return;
-    size_t n = 0;
-    if (el_fcipher_open(c->rx, data, len, s->scratch, s->scratch_cap, &n) != 0)
-        return; /* counted by the cipher */
-    if (s->cb.on_plaintext)
-        s->cb.on_plaintext(s, ch, s->scratch, n, s->user);
-    (void)ch;
+    deliver_frame(s, c, data, len);
 }
 
 static void sc_close(el_channel *ch, void *user)
@@ -574,6 +649,7 @@ void el_secure_free(el_secure *s)
     stop_timer(s);
     s->ready = 0;
     release_held(s); /* not delivered: just freed */
+    free_msgs(s->early_head);
     sec_chan *c = s->chans;
     while (c) {
         sec_chan *next = c->next;
