@@ -363,6 +363,32 @@ static void on_envelope(el_cluster *cl, json_t *m)
         el_handlers_push_envelope(c, id);
 }
 
+/* A relay from another node for a target that is not reading: as on one
+ * node (relay.c), the target must not be dropped for others' traffic. The
+ * sender's node has acknowledged it already, so the sender (the payload's
+ * first member, stamped by its node) gets an `error` event instead. */
+static void refuse_relay(el_cluster *cl, el_conn *target, const char *event, const char *payload,
+                         size_t len)
+{
+    static const char from_key[] = "{\"from\":\"";
+    cl->srv->metrics.rejected[EL_REJ_RATE_LIMITED]++;
+    if (len < sizeof from_key - 1 + EL_PEER_ID_CHARS || memcmp(payload, from_key, sizeof from_key - 1))
+        return;
+    char from[EL_PEER_ID_CHARS + 1];
+    memcpy(from, payload + sizeof from_key - 1, EL_PEER_ID_CHARS);
+    from[EL_PEER_ID_CHARS] = '\0';
+    EL_DEBUG("cluster: %s to %s dropped: %zu bytes wait for it", event, target->client->peer_id,
+             target->q_bytes);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "error", el_reject_code(EL_REJ_RATE_LIMITED),
+                          "message", "the peer is not reading fast enough; the event was dropped",
+                          "event", event, "to", target->client->peer_id);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s)
+        el_cluster_emit(cl, from, "error", s);
+    free(s);
+    json_decref(o);
+}
+
 /* {"t":"relay"|"event","to":"<peer>","event":"<name>","payload":<json>}, as
  * delivery_msg() writes it. Read by position, not parsed: the payload goes
  * to the socket byte for byte, as relay.c copies a local relay through (a
@@ -397,8 +423,13 @@ static int on_delivery(el_cluster *cl, const char *data, size_t len)
         return -1;
     at += sizeof p3 - 1;
     el_conn *c = local_session(cl, to);
-    if (c) /* else it left meanwhile: as a local peer that just closed */
-        el_socket_emit(c, event, data + at, len - 1 - at);
+    if (!c) /* it left meanwhile: as a local peer that just closed */
+        return 0;
+    if (!memcmp(data, "{\"t\":\"relay", 11) && c->q_bytes + (len - 1 - at) > EL_RELAY_TARGET_BACKLOG) {
+        refuse_relay(cl, c, event, data + at, len - 1 - at);
+        return 0;
+    }
+    el_socket_emit(c, event, data + at, len - 1 - at);
     return 0;
 }
 

@@ -14,13 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Relayed bytes a target may have waiting in its send queue. Senders are
- * rate-limited per connection, but several of them together can outrun a
- * slow reader; past EL_CONN_MAX_QUEUE the target itself would be dropped
- * ("send queue overflow"), so others' traffic could disconnect it. Refusing
- * the relay here (rate_limited to the sender) keeps the victim's queue well
- * below that and leaves room for its own acks and presence events. */
-#define RELAY_TARGET_BACKLOG (1024 * 1024)
 
 static int ack_ok(el_conn *c, int64_t id)
 {
@@ -69,7 +62,7 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_evcheck *ev, int
         return el_handlers_reply_error(c, id, event, EL_REJ_OFFLINE, "the peer is offline");
 
     size_t cap = el_evcheck_relay_cap(j, ev);
-    if (target && target->q_bytes + cap > RELAY_TARGET_BACKLOG)
+    if (target && target->q_bytes + cap > EL_RELAY_TARGET_BACKLOG)
         return el_handlers_reply_error(c, id, event, EL_REJ_RATE_LIMITED,
                                        "the peer is not reading fast enough; retry later");
     el_pkt *p = el_pkt_new(cap);

@@ -36,6 +36,13 @@
 #define EL_PEER_ID_CHARS 32
 #define EL_WS_MAX_MESSAGE (1024 * 1024)
 #define EL_CONN_MAX_QUEUE (8 * 1024 * 1024) /* a reader this far behind is dropped */
+/* Relayed bytes a target may have waiting in its send queue. Senders are
+ * rate-limited per connection, but several of them together can outrun a
+ * slow reader; past EL_CONN_MAX_QUEUE the target itself would be dropped
+ * ("send queue overflow"), so others' traffic could disconnect it. Relays
+ * beyond this are refused instead (relay.c: rate_limited to the sender; a
+ * relay from another node: dropped, and the sender told, cluster.c). */
+#define EL_RELAY_TARGET_BACKLOG (1024 * 1024)
 
 typedef struct el_conn el_conn;
 typedef struct el_client el_client;

@@ -135,6 +135,30 @@ describe('cluster: three nodes and Redis', () => {
     a.close();
   });
 
+  test('a target on another node that does not read is not dropped for it; the sender is told', async () => {
+    const a = await client('A', { label: 'A@A' });
+    const b = await client('C', { label: 'B@C' });
+    await makeContacts(a, b);
+    const tcp = b.socket.io.engine.transport.ws._socket;
+    tcp.pause(); // B stops reading: first the kernel's buffers fill, then node C's queue
+    const big = 'x'.repeat(60000);
+    const ma = a.mark();
+    for (let i = 0; i < 260; i++) { // ~15 MB, under A's rate limit (burst 100, then 50/s)
+      const ack = await a.emitAck('offer', { to: b.peerId, sdp: big, i });
+      assert.equal(ack.ok, true, `offer ${i}: ${JSON.stringify(ack)}`);
+      if (i >= 90) await sleep(22);
+    }
+    const err = await a.waitFor('error', (e) => e.event === 'offer', { since: ma, timeout: 5000 });
+    assert.equal(err.error, 'rate_limited');
+    assert.equal(err.to, b.peerId);
+    tcp.resume();
+    const mb = b.mark();
+    await until(async () => (await a.emitAck('offer', { to: b.peerId, sdp: 'small' })).ok &&
+      b.all('offer', (o) => o.sdp === 'small', mb).length > 0, 10000, 'B reads again');
+    assert.equal(b.connected, true, 'B was not disconnected by A\'s traffic');
+    closeAll(a, b);
+  });
+
   test('envelopes: stored on one node, delivered at login on another, and live across nodes', async () => {
     const a = await client('A', { label: 'A@A' });
     const c = await client('C', { label: 'C@C' });
