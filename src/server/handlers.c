@@ -749,6 +749,29 @@ static int h_group_list(el_conn *c, json_t *arg, int64_t id)
     return send_ack(c, id, json_pack("{s:b, s:o}", "ok", 1, "groups", l.arr));
 }
 
+static bool listed(const char *peer, const char *const *ids, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(ids[i], peer))
+            return true;
+    return false;
+}
+
+/* Whether peer is a member once the update's adds and removals are done;
+ * *rc < 0 when the store could not say. */
+static bool will_be_member(el_server *srv, const char *gid, const char *peer,
+                           const char *const *add, int nadd, const char *const *rem, int nrem,
+                           int *rc)
+{
+    *rc = 0;
+    if (listed(peer, rem, nrem))
+        return false;
+    if (listed(peer, add, nadd))
+        return true;
+    *rc = el_store_group_is_member(srv->store, gid, peer, NULL, 0);
+    return *rc == 1;
+}
+
 static int h_group_update(el_conn *c, json_t *arg, int64_t id)
 {
     el_server *srv = c->srv;
@@ -760,26 +783,42 @@ static int h_group_update(el_conn *c, json_t *arg, int64_t id)
     json_t *jname = a.name;
     int nadd = a.n, nrem = a.nrem;
     el_store_group g;
-    if (el_store_group_get(srv->store, gid, &g, NULL, 0) < 0)
+    rc = el_store_group_get(srv->store, gid, &g, NULL, 0);
+    if (rc == EL_ERR_NOT_FOUND)
         return FAIL(EL_REJ_NOT_FOUND, "no such group");
+    if (rc < 0)
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     if (strcmp(g.admin, me(c)))
         return FAIL(EL_REJ_NOT_ALLOWED, "only the group's admin may change it");
     int64_t now = el_now_ms();
     for (int i = 0; i < nadd; i++) {
-        if (el_store_user_exists(srv->store, add[i], NULL, 0) != 1)
+        rc = el_store_user_exists(srv->store, add[i], NULL, 0);
+        if (rc == 0)
             return FAIL(EL_REJ_UNKNOWN_PEER, "a member is not a known user");
+        if (rc < 0)
+            return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
         if (el_store_contact_is(srv->store, me(c), add[i], NULL, 0) != 1)
             return FAIL(EL_REJ_NOT_ALLOWED, "members must be your contacts");
     }
-    if (jname)
-        el_store_group_set_name(srv->store, gid, json_string_value(jname), NULL, 0);
+    /* everything is checked before anything changes: a refused update
+     * leaves the group as it was */
+    if (admin && !will_be_member(srv, gid, admin, add, nadd, rem, nrem, &rc))
+        return rc < 0 ? FAIL(EL_REJ_INTERNAL, EL_DB_FAILED)
+                      : FAIL(EL_REJ_NOT_FOUND, "the new admin must be a member");
+    if (jname && el_store_group_set_name(srv->store, gid, json_string_value(jname), NULL, 0) < 0)
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     for (int i = 0; i < nadd; i++)
-        el_store_group_member_add(srv->store, gid, add[i], now, NULL, 0);
+        if (el_store_group_member_add(srv->store, gid, add[i], now, NULL, 0) < 0)
+            return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
     if (admin && el_store_group_set_admin(srv->store, gid, admin, NULL, 0) < 0)
-        return FAIL(EL_REJ_NOT_FOUND, "the new admin must be a member");
-    for (int i = 0; i < nrem; i++)
-        if (strcmp(rem[i], me(c))) /* the admin leaves with group_leave */
-            el_store_group_member_remove(srv->store, gid, rem[i], NULL, 0);
+        return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
+    for (int i = 0; i < nrem; i++) {
+        if (!strcmp(rem[i], me(c)))
+            continue; /* the admin leaves with group_leave */
+        rc = el_store_group_member_remove(srv->store, gid, rem[i], NULL, 0);
+        if (rc < 0 && rc != EL_ERR_NOT_FOUND)
+            return FAIL(EL_REJ_INTERNAL, EL_DB_FAILED);
+    }
     int deleted = el_store_group_get(srv->store, gid, &g, NULL, 0) < 0;
     if (send_ack(c, id, deleted ? json_pack("{s:b}", "ok", 1)
                                 : json_pack("{s:b, s:o}", "ok", 1, "group", group_obj(srv, &g))) < 0)
