@@ -62,6 +62,18 @@ int el_handlers_reply_error(el_conn *c, int64_t id, const char *event, el_reject
 
 #define FAIL(r, msg) el_handlers_reply_error(c, id, NULL, (r), (msg))
 
+/* true when peer has logged in here before; else the refusal is answered
+ * and *rc is the handler's result (a store that cannot say: internal) */
+static bool user_known(el_conn *c, const char *peer, int64_t id, int *rc)
+{
+    int known = el_store_user_exists(c->srv->store, peer, NULL, 0);
+    if (known == 1)
+        return true;
+    *rc = known < 0 ? FAIL(EL_REJ_INTERNAL, EL_DB_FAILED)
+                    : FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
+    return false;
+}
+
 /* ---- argument checks ---- */
 
 static const char *me(el_conn *c)
@@ -412,8 +424,8 @@ static int h_contact_request(el_conn *c, json_t *arg, int64_t id)
     if (refused(c, EL_EV_CONTACT_REQUEST, arg, &a, id, &rc))
         return rc;
     const char *to = a.peer, *msg = a.text;
-    if (el_store_user_exists(srv->store, to, NULL, 0) != 1)
-        return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
+    if (!user_known(c, to, id, &rc))
+        return rc;
     /* block checks fail closed: a store that cannot say refuses the request */
     rc = el_store_block_is(srv->store, me(c), to, NULL, 0);
     if (rc < 0)
@@ -633,8 +645,8 @@ static int h_profile_get(el_conn *c, json_t *arg, int64_t id)
     if (refused(c, EL_EV_PROFILE_GET, arg, &a, id, &rc))
         return rc;
     const char *peer = a.peer;
-    if (el_store_user_exists(srv->store, peer, NULL, 0) != 1)
-        return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
+    if (!user_known(c, peer, id, &rc))
+        return rc;
     if (!may_see_profile(srv, me(c), peer))
         return FAIL(EL_REJ_NOT_ALLOWED, "not a contact");
     el_store_user u;
@@ -883,8 +895,8 @@ static int h_envelope_send(el_conn *c, json_t *arg, int64_t id)
         return rc;
     const char *to = a.peer, *env = a.text;
     json_t *jttl = a.ttl;
-    if (el_store_user_exists(srv->store, to, NULL, 0) != 1)
-        return FAIL(EL_REJ_UNKNOWN_PEER, "no user with that peer id");
+    if (!user_known(c, to, id, &rc))
+        return rc;
     char eid[23];
     el_random_id(eid, 22);
     /* visibility first: a block (which also ends the contact) then answers

@@ -33,7 +33,10 @@ int el_relay(el_conn *c, const char *from, const el_json *j, el_evcheck *ev, int
     el_conn *target = el_map_get(srv->peers, to);
     /* cluster: the peer's session may be on another node (cluster.h) */
     const char *node = target ? NULL : el_cluster_node_of(srv->cluster, to);
-    if (!target && !node && el_store_user_exists(srv->store, to, NULL, 0) != 1)
+    int known = target || node ? 1 : el_store_user_exists(srv->store, to, NULL, 0);
+    if (known < 0)
+        return el_handlers_reply_error(c, id, event, EL_REJ_INTERNAL, EL_DB_FAILED);
+    if (known == 0)
         return el_handlers_reply_error(c, id, event, EL_REJ_UNKNOWN_PEER, "no user with that peer id");
     /* who may reach whom is settled before online or not: "offline" would
      * tell a stranger that the peer is away, and "not_allowed" only while

@@ -283,4 +283,24 @@ describe('block checks fail closed', () => {
       await b.expectNone(ev, () => true, { ms: ev === 'offer' ? 300 : 1, since: mb });
     closeAll(a, b);
   });
+
+  test('with the users table gone: "is there such a user?" answers internal, not unknown_peer', async () => {
+    const a = await fx.client({ label: 'A' });
+    const b = await fx.client({ label: 'B' });
+    await makeContacts(a, b);
+    const m = a.mark();
+    b.close(); // offline: the relay must ask the store whether B exists
+    await a.waitFor('user_disconnected', (p) => p.peer_id === b.peerId, { since: m });
+    sql('ALTER TABLE users RENAME TO users_away');
+    try {
+      assert.equal((await a.emitAck('offer', { to: b.peerId, sdp: 'x' })).error, 'internal');
+      assert.equal((await a.emitAck('envelope_send', { to: b.peerId, envelope: 'AAAA' })).error, 'internal');
+      assert.equal((await a.emitAck('contact_request', { to: b.peerId })).error, 'internal');
+      assert.equal((await a.emitAck('profile_get', { peer_id: b.peerId })).error, 'internal');
+    } finally {
+      sql('ALTER TABLE users_away RENAME TO users');
+    }
+    assert.equal((await a.emitAck('offer', { to: b.peerId, sdp: 'x' })).error, 'offline');
+    closeAll(a);
+  });
 });
