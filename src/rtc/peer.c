@@ -357,7 +357,8 @@ static void sctp_channel_open_cb(void *user, uint16_t sid, const char *label, co
         ch->state = EL_CHANNEL_OPEN;
         if (pc->cb.on_channel)
             pc->cb.on_channel(pc, ch, pc->user);
-        if (ch->cb.on_open)
+        /* on_channel may have closed it (or the whole peer) already */
+        if (ch->state == EL_CHANNEL_OPEN && ch->cb.on_open)
             ch->cb.on_open(ch, ch->user);
         return;
     }

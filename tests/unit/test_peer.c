@@ -50,6 +50,7 @@ struct side {
     chan_rec chans[MAX_CHANS];
     int nchans;
     int remote_channels;
+    const char *refuse_label; /* on_channel closes the remote channel of this label */
 };
 
 static GMainContext *ctx;
@@ -175,6 +176,8 @@ static void on_channel(el_peer *pc, el_channel *ch, void *user)
     s->remote_channels++;
     rec_of(s, ch);
     el_channel_set_callbacks(ch, &chan_cbs, s);
+    if (s->refuse_label && !strcmp(el_channel_label(ch), s->refuse_label))
+        assert_int_equal(el_channel_close(ch), 0); /* an application saying no */
 }
 
 static const el_peer_callbacks peer_cbs = {on_candidate, on_state, on_channel};
@@ -598,6 +601,35 @@ static void test_eight_channels_and_close(void **state)
     assert_int_equal(again->low, lows + 1);
 }
 
+/* A channel the application closes in on_channel never opens on that side
+ * (no on_open after the close), and the opener sees it close. */
+static void test_close_in_on_channel(void **state)
+{
+    if (!netns_ok())
+        skip();
+    pair *p = *state;
+    chan_rec *a, *b;
+    connect_pair(p, &a, &b);
+    p->b.refuse_label = "unwanted";
+    chan_rec *mine = open_channel(&p->a, "unwanted", NULL);
+    int closed = 0;
+    for (int t = 0; t < 100 && !closed; t++) {
+        spin(50);
+        closed = mine->closed;
+    }
+    assert_true(closed);
+    chan_rec *theirs = remote_rec(&p->b, "unwanted");
+    assert_non_null(theirs);
+    assert_int_equal(theirs->opened, 0);
+    assert_int_equal(el_channel_get_state(theirs->ch), EL_CHANNEL_CLOSED);
+    /* the rest of the connection is untouched */
+    uint8_t buf[32];
+    fill(buf, sizeof buf, 0);
+    assert_int_equal(el_channel_send_binary(a->ch, buf, sizeof buf), 0);
+    count_arg one = {b, 1};
+    assert_true(run_until(received_n, &one, 5000));
+}
+
 /* ICE server URLs: stun:, turn: (UDP or TCP) and turns: (TLS) are taken,
  * anything else is refused with a message naming the URL. No network. */
 static void test_ice_server_urls(void **state)
@@ -795,6 +827,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bulk_ordered, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_idle_wakeups, setup_pair, teardown_pair),
         cmocka_unit_test_setup_teardown(test_link_down_and_ice_restart, setup_pair, teardown_pair),
+        cmocka_unit_test_setup_teardown(test_close_in_on_channel, setup_pair, teardown_pair),
         cmocka_unit_test(test_ice_server_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
