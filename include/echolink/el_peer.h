@@ -18,9 +18,10 @@
  *   on_open(ch) -> el_channel_send_text(ch, "hi", 2);
  *
  * Ownership: channels belong to their peer and are freed with it; a channel
- * pointer stays valid until el_peer_free. Never call el_peer_free from
- * inside one of its callbacks (defer it, e.g. with g_idle_add). Strings
- * passed in are copied; strings passed to callbacks are valid for the call. */
+ * pointer stays valid until el_peer_free. el_peer_free may be called from
+ * one of the peer's own callbacks: no callback follows, and the memory is
+ * released from the context's loop right after. Strings passed in are
+ * copied; strings passed to callbacks are valid for the call. */
 #ifndef ECHOLINK_EL_PEER_H
 #define ECHOLINK_EL_PEER_H
 

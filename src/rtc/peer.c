@@ -64,6 +64,9 @@ typedef struct {
 struct el_peer {
     GMainContext *ctx;
     bool counted; /* in live_peers */
+    int depth;        /* user callbacks running (USER_CB) */
+    bool dying;       /* el_peer_free called from one: no more callbacks */
+    GSource *reaper;  /* frees it from the loop, then */
     el_peer_callbacks cb;
     void *user;
     /* configuration, copied */
@@ -110,14 +113,25 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* Calls a user callback, unless el_peer_free was called from an earlier
+ * one: then the peer is freed from the loop (el_peer_free), our code around
+ * the callbacks still uses it until then, and the user hears nothing more. */
+#define USER_CB(pc, fn, ...)                                                     \
+    do {                                                                         \
+        if (!(pc)->dying && (fn)) {                                              \
+            (pc)->depth++;                                                       \
+            (fn)(__VA_ARGS__);                                                   \
+            (pc)->depth--;                                                       \
+        }                                                                        \
+    } while (0)
+
 static void set_state(el_peer *pc, el_peer_state st, const char *why)
 {
     if (pc->state == st || pc->state == EL_PEER_CLOSED)
         return;
     pc->state = st;
     EL_DEBUG("peer state %s (%s)", el_peer_state_name(st), why ? why : "");
-    if (pc->cb.on_state)
-        pc->cb.on_state(pc, st, why, pc->user);
+    USER_CB(pc, pc->cb.on_state, pc, st, why, pc->user);
 }
 
 const char *el_peer_state_name(el_peer_state st)
@@ -241,8 +255,7 @@ static void open_channel_on_sctp(el_peer *pc, el_channel *ch)
     if (rc != 0) {
         EL_WARN("cannot open channel '%s': %s", ch->label, el_strerror(rc));
         retire(pc, ch);
-        if (ch->cb.on_close)
-            ch->cb.on_close(ch, ch->user);
+        USER_CB(pc, ch->cb.on_close, ch, ch->user);
         return;
     }
     ch->sid = sid;
@@ -355,18 +368,16 @@ static void sctp_channel_open_cb(void *user, uint16_t sid, const char *label, co
             return;
         ch->sid = sid;
         ch->state = EL_CHANNEL_OPEN;
-        if (pc->cb.on_channel)
-            pc->cb.on_channel(pc, ch, pc->user);
+        USER_CB(pc, pc->cb.on_channel, pc, ch, pc->user);
         /* on_channel may have closed it (or the whole peer) already */
-        if (ch->state == EL_CHANNEL_OPEN && ch->cb.on_open)
-            ch->cb.on_open(ch, ch->user);
+        if (ch->state == EL_CHANNEL_OPEN)
+            USER_CB(pc, ch->cb.on_open, ch, ch->user);
         return;
     }
     if (!ch || ch->state == EL_CHANNEL_OPEN)
         return;
     ch->state = EL_CHANNEL_OPEN;
-    if (ch->cb.on_open)
-        ch->cb.on_open(ch, ch->user);
+    USER_CB(pc, ch->cb.on_open, ch, ch->user);
 }
 
 static void sctp_message_cb(void *user, uint16_t sid, int binary, const uint8_t *data, size_t len)
@@ -374,8 +385,8 @@ static void sctp_message_cb(void *user, uint16_t sid, int binary, const uint8_t 
     el_peer *pc = user;
     el_channel *ch = find_channel(pc, sid);
     ticker_poke();
-    if (ch && ch->cb.on_message)
-        ch->cb.on_message(ch, binary, data, len, ch->user);
+    if (ch)
+        USER_CB(pc, ch->cb.on_message, ch, binary, data, len, ch->user);
 }
 
 static void sctp_closed_cb(void *user, uint16_t sid)
@@ -385,16 +396,15 @@ static void sctp_closed_cb(void *user, uint16_t sid)
     if (!ch || ch->state == EL_CHANNEL_CLOSED)
         return;
     retire(pc, ch);
-    if (ch->cb.on_close)
-        ch->cb.on_close(ch, ch->user);
+    USER_CB(pc, ch->cb.on_close, ch, ch->user);
 }
 
 static void sctp_low_cb(void *user, uint16_t sid)
 {
     el_peer *pc = user;
     el_channel *ch = find_channel(pc, sid);
-    if (ch && ch->cb.on_buffered_low)
-        ch->cb.on_buffered_low(ch, ch->user);
+    if (ch)
+        USER_CB(pc, ch->cb.on_buffered_low, ch, ch->user);
 }
 
 static const el_sctp_callbacks sctp_cbs = {
@@ -519,8 +529,7 @@ static int ensure_dtls(el_peer *pc, char *err, size_t errlen)
 static void ice_candidate_cb(void *user, const char *candidate)
 {
     el_peer *pc = user;
-    if (pc->cb.on_local_candidate)
-        pc->cb.on_local_candidate(pc, candidate, pc->mid, pc->user);
+    USER_CB(pc, pc->cb.on_local_candidate, pc, candidate, pc->mid, pc->user);
 }
 
 static void ice_state_cb(void *user, el_ice_state st)
@@ -965,10 +974,36 @@ static void free_channels(el_channel *ch)
     }
 }
 
+static void free_now(el_peer *pc);
+
+static gboolean reap(gpointer data)
+{
+    el_peer *pc = data;
+    g_source_unref(pc->reaper); /* GLib holds its own while dispatching */
+    pc->reaper = NULL;
+    free_now(pc);
+    return G_SOURCE_REMOVE;
+}
+
 void el_peer_free(el_peer *pc)
 {
-    if (!pc)
+    if (!pc || pc->dying)
         return;
+    if (pc->depth > 0) {
+        /* from one of its own callbacks: the code that called it (usrsctp's
+         * input, libnice's receive loop) still holds the peer */
+        pc->dying = true;
+        pc->reaper = g_idle_source_new();
+        g_source_set_priority(pc->reaper, G_PRIORITY_HIGH);
+        g_source_set_callback(pc->reaper, reap, pc, NULL);
+        g_source_attach(pc->reaper, pc->ctx);
+        return;
+    }
+    free_now(pc);
+}
+
+static void free_now(el_peer *pc)
+{
     if (pc->counted && --live_peers == 0)
         live_ctx = NULL;
     destroy_source(&pc->dtls_timer);
