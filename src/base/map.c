@@ -139,3 +139,17 @@ void el_map_each(const el_map *m, void (*fn)(const char *key, void *value, void 
         if (m->slots[i].key && m->slots[i].key != TOMBSTONE)
             fn(m->slots[i].key, m->slots[i].value, user);
 }
+
+static void free_value(const char *key, void *value, void *user)
+{
+    (void)key, (void)user;
+    free(value);
+}
+
+void el_map_free_with_values(el_map *m)
+{
+    if (!m)
+        return;
+    el_map_each(m, free_value, NULL);
+    el_map_free(m);
+}

@@ -20,5 +20,8 @@ void *el_map_del(el_map *m, const char *key);
 size_t el_map_count(const el_map *m);
 /* Calls fn for every entry; fn must not modify the map. */
 void el_map_each(const el_map *m, void (*fn)(const char *key, void *value, void *user), void *user);
+/* For a map whose values it owns (malloc'ed, often holding the key): frees
+ * every value and then the map. NULL is a no-op. */
+void el_map_free_with_values(el_map *m);
 
 #endif

@@ -24,6 +24,27 @@ typedef struct held_msg {
     uint8_t data[];
 } held_msg;
 
+/* Appends a copy of data for ch to a list whose bytes are capped at max
+ * (*bytes counts them); false, nothing kept, past the cap or out of memory. */
+static bool msg_append(held_msg **head, held_msg **tail, size_t *bytes, size_t max,
+                       el_channel *ch, const uint8_t *data, size_t len)
+{
+    held_msg *m = *bytes + len <= max ? malloc(sizeof *m + len) : NULL;
+    if (!m)
+        return false;
+    m->next = NULL;
+    m->ch = ch;
+    m->len = len;
+    memcpy(m->data, data, len);
+    if (*tail)
+        (*tail)->next = m;
+    else
+        *head = m;
+    *tail = m;
+    *bytes += len;
+    return true;
+}
+
 typedef struct sec_chan {
     el_channel *ch;
     el_secure *s;
@@ -338,21 +359,9 @@ static void start_handshake(el_secure *s, sec_chan *chat)
  * still sealed, and opened once the channel is keyed (take_early). */
 static void keep_early(el_secure *s, sec_chan *c, const uint8_t *data, size_t len)
 {
-    held_msg *m = s->early_bytes + len <= EARLY_MAX_BYTES ? malloc(sizeof *m + len) : NULL;
-    if (!m) {
+    if (!msg_append(&s->early_head, &s->early_tail, &s->early_bytes, EARLY_MAX_BYTES, c->ch, data,
+                    len))
         s->stats.early++;
-        return;
-    }
-    m->next = NULL;
-    m->ch = c->ch;
-    m->len = len;
-    memcpy(m->data, data, len);
-    if (s->early_tail)
-        s->early_tail->next = m;
-    else
-        s->early_head = m;
-    s->early_tail = m;
-    s->early_bytes += len;
 }
 
 static void handshake_input(el_secure *s, sec_chan *c, const uint8_t *data, size_t len)
@@ -410,22 +419,11 @@ static void hold_input(el_secure *s, sec_chan *c, const uint8_t *data, size_t le
     if (ensure_scratch(s, len) != 0 ||
         el_fcipher_open(c->rx, data, len, s->scratch, s->scratch_cap, &n) != 0)
         return;
-    held_msg *m = s->held_bytes + n <= HELD_MAX_BYTES ? malloc(sizeof *m + n) : NULL;
-    if (!m) {
+    if (!msg_append(&s->held_head, &s->held_tail, &s->held_bytes, HELD_MAX_BYTES, c->ch, s->scratch,
+                    n)) {
         s->stats.early++;
         EL_WARN("e2ee: dropping a message from %s: key change still pending", s->expect);
-        return;
     }
-    m->next = NULL;
-    m->ch = c->ch;
-    m->len = n;
-    memcpy(m->data, s->scratch, n);
-    if (s->held_tail)
-        s->held_tail->next = m;
-    else
-        s->held_head = m;
-    s->held_tail = m;
-    s->held_bytes += n;
 }
 
 /* A frame on a keyed channel of a ready session: opened and delivered. */

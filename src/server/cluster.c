@@ -883,24 +883,13 @@ void el_cluster_close(el_cluster *cl)
         uv_close((uv_handle_t *)&cl->tick, NULL);
 }
 
-static void free_value(const char *key, void *value, void *user)
-{
-    (void)key;
-    (void)user;
-    free(value);
-}
-
 void el_cluster_free(el_cluster *cl)
 {
     if (!cl)
         return;
     drop_connections(cl); /* when the loop never ran el_cluster_close */
-    if (cl->remote)
-        el_map_each(cl->remote, free_value, NULL);
-    if (cl->nodes)
-        el_map_each(cl->nodes, free_value, NULL);
-    el_map_free(cl->remote);
-    el_map_free(cl->nodes);
+    el_map_free_with_values(cl->remote);
+    el_map_free_with_values(cl->nodes);
     free(cl);
 }
 

@@ -119,18 +119,9 @@ int el_handlers_connect(el_conn *c)
     return rc;
 }
 
-static void free_value(const char *key, void *value, void *user)
-{
-    (void)key, (void)user;
-    free(value);
-}
-
 static void forget_sent_envelopes(el_client *cl)
 {
-    if (!cl->env_sent)
-        return;
-    el_map_each(cl->env_sent, free_value, NULL);
-    el_map_free(cl->env_sent);
+    el_map_free_with_values(cl->env_sent);
     cl->env_sent = NULL;
 }
 
